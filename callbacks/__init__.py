@@ -1,0 +1,18 @@
+"""Stable-Baselines3 callbacks used by ``train_sb3.py``: each file holds one callback with one job."""
+
+from callbacks.checkpoint import PairCheckpointCallback
+from callbacks.entropy_schedule import EntropyScheduleCallback
+from callbacks.evaluation import SaveBestPairCallback, make_eval_callback
+from callbacks.grad_norm import GradNormCallback
+from callbacks.progress import TrainingProgressBar
+from callbacks.reward_parts import RewardPartsCallback
+
+__all__ = [
+    "EntropyScheduleCallback",
+    "GradNormCallback",
+    "PairCheckpointCallback",
+    "RewardPartsCallback",
+    "SaveBestPairCallback",
+    "TrainingProgressBar",
+    "make_eval_callback",
+]

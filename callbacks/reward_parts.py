@@ -1,0 +1,46 @@
+"""Log each reward part to TensorBoard as ``reward/<part>_mean``."""
+
+from __future__ import annotations
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+
+class RewardPartsCallback(BaseCallback):
+    """Sums every env's ``info["reward_parts"]`` over each episode; at each log, records per part the
+    mean per-episode sum over the episodes finished since the previous log.
+
+    :param log_interval: PPO iterations between two logger dumps (the same value given to ``learn``).
+    """
+
+    def __init__(self, log_interval: int = 1):
+        super().__init__()
+        self.log_interval = log_interval
+        self._names: list[str] = []
+        self._running: np.ndarray = np.zeros((0, 0))  # [n_envs, n_parts] sums of the current episodes
+        self._finished: list[np.ndarray] = []  # per finished episode: [n_parts]
+        self._rollouts = 0
+
+    def _on_step(self) -> bool:
+        infos = self.locals["infos"]
+        dones = self.locals["dones"]
+        if not self._names:
+            self._names = list(infos[0]["reward_parts"])
+            self._running = np.zeros((len(infos), len(self._names)))
+        for i, info in enumerate(infos):
+            parts = info["reward_parts"]
+            self._running[i] += [parts[name] for name in self._names]
+            if dones[i]:
+                self._finished.append(self._running[i].copy())
+                self._running[i] = 0.0
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._rollouts += 1
+        if self._rollouts % self.log_interval != 0 or not self._finished:
+            return
+        means = np.mean(self._finished, axis=0)
+        for name, value in zip(self._names, means):
+            self.logger.record(f"reward/{name}_mean", float(value))
+        self.logger.record("reward/episodes", len(self._finished))
+        self._finished.clear()

@@ -1,0 +1,74 @@
+"""Build the RLGym v2 match (obs builder, action parser, mutators, done conditions, engine) from config.
+
+Every component is an rlgym / rlgym-tools class; this module only maps the names used in
+``config.yaml`` to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from rlgym.api import ObsBuilder, RLGym, StateMutator
+from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
+from rlgym.rocket_league.done_conditions import AnyCondition, GoalCondition, NoTouchTimeoutCondition, TimeoutCondition
+from rlgym.rocket_league.obs_builders import DefaultObs
+from rlgym.rocket_league.sim import RocketSimEngine
+from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, KickoffMutator, MutatorSequence
+from rlgym_tools.rocket_league.obs_builders.relative_default_obs import RelativeDefaultObs
+from rlgym_tools.rocket_league.state_mutators.random_physics_mutator import RandomPhysicsMutator
+
+from envs.rewards import NamedPartsReward
+
+OBS_BUILDERS = {"default": DefaultObs, "relative": RelativeDefaultObs}
+STATE_MUTATORS = {"kickoff": KickoffMutator, "random": RandomPhysicsMutator}
+ACTION_PARSERS = {"lookup_table": LookupTableAction}
+
+
+def init_meshes(meshes_path: Optional[str]) -> None:
+    """Point RocketSim at ``meshes_path`` (a folder with ``soccar/mesh_*.cmf``) before any arena exists.
+
+    With ``None`` nothing happens: ``RocketSimEngine`` loads the soccar meshes shipped in rlgym-rocket-league.
+    RocketSim itself accepts a missing folder silently and then simulates without walls, so the folder is
+    checked here first.
+    """
+    if meshes_path is None:
+        return
+    folder = Path(meshes_path).expanduser()
+    if not any((folder / "soccar").glob("*.cmf")):
+        raise FileNotFoundError(
+            f"environment.meshes_path '{folder}' holds no soccar/*.cmf collision meshes; point it at a folder "
+            "containing soccar/mesh_*.cmf, or set it to null to use the meshes shipped with rlgym-rocket-league."
+        )
+    import RocketSim
+
+    RocketSim.init(str(folder))
+
+
+def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
+                state_mutator: Optional[StateMutator] = None) -> tuple[RLGym, NamedPartsReward]:
+    """Create the RLGym match described by ``config.yaml``'s ``environment`` section.
+
+    :param state_mutator: replaces the configured mutators after the team-size one (used by tests that
+        need a particular start state, e.g. a ball flying into the goal).
+    :return: the RLGym env and its reward function (which exposes per-part values).
+    """
+    init_meshes(env_cfg["meshes_path"])
+    mutators = [STATE_MUTATORS[name]() for name in env_cfg["state_mutators"]]
+    if state_mutator is not None:
+        mutators = [state_mutator]
+    reward_fn = NamedPartsReward(reward_weights)
+    obs_builder: ObsBuilder = OBS_BUILDERS[env_cfg["obs_builder"]](zero_padding=env_cfg["obs_zero_padding"])
+    match = RLGym(
+        state_mutator=MutatorSequence(FixedTeamSizeMutator(env_cfg["blue_size"], env_cfg["orange_size"]), *mutators),
+        obs_builder=obs_builder,
+        action_parser=RepeatAction(ACTION_PARSERS[env_cfg["action_parser"]](), repeats=env_cfg["tick_skip"]),
+        reward_fn=reward_fn,
+        transition_engine=RocketSimEngine(),
+        termination_cond=GoalCondition(),
+        truncation_cond=AnyCondition(
+            TimeoutCondition(env_cfg["episode_seconds"]),
+            NoTouchTimeoutCondition(env_cfg["no_touch_timeout_seconds"]),
+        ),
+    )
+    return match, reward_fn

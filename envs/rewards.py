@@ -1,0 +1,93 @@
+"""Reward as a weighted sum of named parts.
+
+Parts come from rlgym (``GoalReward``, ``TouchReward``) and rlgym-tools (``VelocityPlayerToBallReward``,
+``BoostChangeReward``). Only :class:`VelocityBallToGoalReward` is written here: neither package has a
+ball-velocity-toward-goal reward for RLGym v2.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+from rlgym.api import AgentID, RewardFunction
+from rlgym.rocket_league.api import GameState
+from rlgym.rocket_league.common_values import (
+    BALL_MAX_SPEED,
+    BLUE_GOAL_BACK,
+    BLUE_TEAM,
+    ORANGE_GOAL_BACK,
+    TICKS_PER_SECOND,
+)
+from rlgym.rocket_league.reward_functions import CombinedReward, GoalReward, TouchReward
+from rlgym_tools.rocket_league.reward_functions.boost_change_reward import BoostChangeReward
+from rlgym_tools.rocket_league.reward_functions.velocity_player_to_ball_reward import VelocityPlayerToBallReward
+
+
+class VelocityBallToGoalReward(RewardFunction[AgentID, GameState, float]):
+    """Ball velocity toward the opponent's goal (back of the net), integrated over the step.
+
+    Units: 1.0 per game second when the ball flies straight at the goal at ``BALL_MAX_SPEED``;
+    negative when it moves toward the agent's own goal. Like rlgym-tools' ``VelocityPlayerToBallReward``
+    the value is multiplied by the step duration, so it does not depend on ``tick_skip``.
+    """
+
+    def __init__(self) -> None:
+        self._prev_tick: int = 0
+
+    def reset(self, agents: List[AgentID], initial_state: GameState, shared_info: Dict[str, Any]) -> None:
+        self._prev_tick = initial_state.tick_count
+
+    def get_rewards(self, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
+                    is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
+        dt = (state.tick_count - self._prev_tick) / TICKS_PER_SECOND
+        self._prev_tick = state.tick_count
+        ball = state.ball
+        per_team = {}
+        for team, target in ((BLUE_TEAM, ORANGE_GOAL_BACK), (1 - BLUE_TEAM, BLUE_GOAL_BACK)):
+            to_goal = np.asarray(target, dtype=np.float32) - ball.position
+            direction = to_goal / max(float(np.linalg.norm(to_goal)), 1e-6)
+            per_team[team] = float(np.dot(direction, ball.linear_velocity)) / BALL_MAX_SPEED * dt
+        return {agent: per_team[state.cars[agent].team_num] for agent in agents}
+
+
+def _boost_gain() -> RewardFunction:
+    return BoostChangeReward(gain_weight=1.0, lose_weight=0.0)
+
+
+#: Reward part name (the key in ``config.yaml``'s ``rewards:``) -> constructor of the rlgym reward function.
+REWARD_PARTS: dict[str, Callable[[], RewardFunction]] = {
+    "goal": GoalReward,
+    "touch": TouchReward,
+    "player_to_ball": VelocityPlayerToBallReward,
+    "ball_to_goal": VelocityBallToGoalReward,
+    "boost_gain": _boost_gain,
+}
+
+
+class NamedPartsReward(CombinedReward):
+    """``CombinedReward`` that also remembers each part's weighted value per agent.
+
+    After ``get_rewards``, ``last_parts[agent]`` maps part name -> weight * part reward for that step,
+    and the returned reward is exactly ``sum(last_parts[agent].values())``.
+    Parts whose weight is 0 are not built at all (they cost nothing).
+    """
+
+    def __init__(self, weights: Dict[str, float]):
+        unknown = sorted(set(weights) - set(REWARD_PARTS))
+        if unknown:
+            raise KeyError(f"unknown reward parts {unknown}; known: {sorted(REWARD_PARTS)}")
+        active = [(name, w) for name, w in weights.items() if w != 0]
+        super().__init__(*[(REWARD_PARTS[name](), float(w)) for name, w in active])
+        self.names: tuple[str, ...] = tuple(name for name, _ in active)
+        self.last_parts: Dict[AgentID, Dict[str, float]] = {}
+
+    def get_rewards(self, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
+                    is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
+        parts: Dict[AgentID, Dict[str, float]] = {agent: {} for agent in agents}
+        for name, reward_fn, weight in zip(self.names, self.reward_fns, self.weights):
+            values = reward_fn.get_rewards(agents, state, is_terminated, is_truncated, shared_info)
+            for agent in agents:
+                parts[agent][name] = float(values[agent]) * weight
+        self.last_parts = parts
+        return {agent: sum(parts[agent].values()) for agent in agents}

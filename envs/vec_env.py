@@ -1,0 +1,101 @@
+"""Parallel training envs: one ``SubprocVecEnv`` worker process per env, one thread each."""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from rlgym.api import StateMutator
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from envs.rocket_league_env import RocketLeagueEnv
+
+#: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (respects taskset / container CPU sets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int]) -> int:
+    """``--num-envs`` wins; otherwise ``num_envs``, capped at the core count when ``auto_adjust_envs``."""
+    if cli_num_envs is not None:
+        return cli_num_envs
+    if env_cfg["auto_adjust_envs"]:
+        return max(1, min(env_cfg["num_envs"], available_cores()))
+    return env_cfg["num_envs"]
+
+
+def limit_threads_in_this_process() -> None:
+    """One native thread per worker: N workers on N cores must not each start N OpenMP threads."""
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = "1"
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+@contextmanager
+def single_threaded_children() -> Iterator[None]:
+    """Set the thread caps in the environment while worker processes are started, then restore it."""
+    saved = {var: os.environ.get(var) for var in THREAD_ENV_VARS}
+    os.environ.update({var: "1" for var in THREAD_ENV_VARS})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+@dataclass
+class EnvFactory:
+    """Picklable ``() -> gym.Env`` for ``SubprocVecEnv``: builds and seeds one env inside its worker.
+
+    In a worker it also caps threads and ignores SIGINT, so that Ctrl-C reaches only the trainer,
+    which then saves and shuts the workers down in order.
+    """
+
+    env_cfg: dict[str, Any]
+    reward_weights: dict[str, float]
+    seed: int
+    in_worker: bool = True
+    state_mutator: Optional[StateMutator] = None
+
+    def __call__(self):
+        if self.in_worker:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            limit_threads_in_this_process()
+        env = RocketLeagueEnv(self.env_cfg, self.reward_weights, self.state_mutator)
+        env.reset(seed=self.seed)
+        env.action_space.seed(self.seed)
+        return env
+
+
+def make_subproc_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], num_envs: int, seed: int,
+                         state_mutator: Optional[StateMutator] = None) -> VecEnv:
+    """``num_envs`` worker processes; worker ``i`` is seeded ``seed + i``."""
+    factories = [EnvFactory(env_cfg, reward_weights, seed + i, state_mutator=state_mutator) for i in range(num_envs)]
+    with single_threaded_children():
+        return SubprocVecEnv(factories)
+
+
+def make_local_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, n_envs: int = 1,
+                       state_mutator: Optional[StateMutator] = None) -> VecEnv:
+    """In-process ``DummyVecEnv`` (evaluation: no worker processes)."""
+    return DummyVecEnv([
+        EnvFactory(env_cfg, reward_weights, seed + i, in_worker=False, state_mutator=state_mutator)
+        for i in range(n_envs)
+    ])

@@ -1,0 +1,138 @@
+"""Evaluate a trained model: deterministic episodes, reward, length, goals and touches.
+
+    python evaluate.py --model checkpoints/best_model.zip            # normalizer found beside it
+    python evaluate.py --model checkpoints/checkpoint_500000.zip --episodes 20 --json
+
+The normalizer (``VecNormalize`` statistics) is found from the model's name
+(``best_model.zip`` -> ``best_vecnormalize.pkl``, ``checkpoint_N.zip`` -> ``vecnormalize_N.pkl``,
+``model_final.zip`` -> ``vecnormalize_final.pkl``) unless ``--vecnormalize`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
+
+from envs.vec_env import make_local_vec_env
+from training.config import ConfigError, load_config
+from training.saving import normalizer_path_for
+from training.setup import EVAL_SEED_OFFSET, check_spaces, load_normalizer
+
+EXIT_USAGE = 2
+
+
+@dataclass
+class EpisodeStats:
+    """One evaluated episode. ``reward`` is the raw (un-normalized) sum; ``length_s`` in game seconds."""
+
+    reward: float
+    length_s: float
+    goals_for: int
+    goals_against: int
+    touches: int
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Evaluate a trained Rocket League bot (deterministic episodes).")
+    parser.add_argument("--model", required=True, help="model .zip saved by train_sb3.py")
+    parser.add_argument("--vecnormalize", help="normalizer .pkl (default: found beside the model by name)")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
+    parser.add_argument("--config", help="config the model was trained with (default: ./config.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--seed", type=int, default=EVAL_SEED_OFFSET, help="seed of the evaluation env")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error("--episodes must be >= 1")
+    return args
+
+
+def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds: float) -> list[EpisodeStats]:
+    """Play ``episodes`` deterministic episodes on a 1-env ``venv`` whose normalizer is frozen."""
+    results: list[EpisodeStats] = []
+    obs = venv.reset()
+    reward = 0.0
+    steps = goals_for = goals_against = touches = 0
+    while len(results) < episodes:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, rewards, dones, infos = venv.step(action)
+        info = infos[0]
+        reward += float(rewards[0])
+        steps += 1
+        touches += int(info["touched"])
+        goals_for += int(info["goal"] == 1)
+        goals_against += int(info["goal"] == -1)
+        if dones[0]:
+            results.append(EpisodeStats(reward, steps * decision_seconds, goals_for, goals_against, touches))
+            reward = 0.0
+            steps = goals_for = goals_against = touches = 0
+    return results
+
+
+def summarize(results: list[EpisodeStats]) -> dict:
+    rewards = np.array([r.reward for r in results])
+    return {
+        "episodes": len(results),
+        "mean_reward": float(rewards.mean()),
+        "std_reward": float(rewards.std()),
+        "mean_length_s": float(np.mean([r.length_s for r in results])),
+        "goals_per_episode": float(np.mean([r.goals_for for r in results])),
+        "conceded_per_episode": float(np.mean([r.goals_against for r in results])),
+        "touch_rate": float(np.mean([r.touches > 0 for r in results])),
+    }
+
+
+def print_table(summary: dict, model_path: Path, norm_path: Path) -> None:
+    print(f"Model:      {model_path}\nNormalizer: {norm_path}")
+    rows = [
+        ("episodes", f"{summary['episodes']}"),
+        ("mean reward", f"{summary['mean_reward']:.3f} +/- {summary['std_reward']:.3f}"),
+        ("mean episode length", f"{summary['mean_length_s']:.1f} s"),
+        ("goals per episode", f"{summary['goals_per_episode']:.2f}"),
+        ("conceded per episode", f"{summary['conceded_per_episode']:.2f}"),
+        ("touch rate", f"{summary['touch_rate']:.0%} of episodes with a touch"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    model_path = Path(args.model)
+    try:
+        cfg = load_config(args.config, args.set)
+        if not model_path.is_file():
+            raise FileNotFoundError(f"model '{model_path}' not found.")
+        norm_path = Path(args.vecnormalize) if args.vecnormalize else normalizer_path_for(model_path)
+        venv = make_local_vec_env(cfg["environment"], cfg["rewards"], args.seed)
+        try:
+            vec_norm = load_normalizer(norm_path, venv)
+            vec_norm.training = False
+            vec_norm.norm_reward = False
+            model = PPO.load(model_path, device="cpu")
+            check_spaces(model, venv, f"model '{model_path}'")
+            decision_seconds = venv.envs[0].unwrapped.decision_seconds
+            summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds))
+        finally:
+            venv.close()
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    print_table(summary, model_path, norm_path)
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

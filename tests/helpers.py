@@ -1,0 +1,66 @@
+"""Shared test helpers: a tiny-but-real training config and start states that force episode ends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+from rlgym.api import StateMutator
+from rlgym.rocket_league.api import GameState
+from rlgym.rocket_league.common_values import BALL_RADIUS, BACK_WALL_Y
+
+from training.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: Overrides that keep a real training run to seconds: small network, short rollouts, frequent saves.
+FAST_TRAIN = [
+    "training.n_steps=64",
+    "training.batch_size=64",
+    "training.n_epochs=2",
+    "training.net_arch.pi=[32]",
+    "training.net_arch.vf=[32]",
+    "checkpoints.save_freq=256",
+    "checkpoints.keep_last=0",
+    "evaluation.eval_freq=256",
+    "evaluation.n_eval_episodes=1",
+    "environment.no_touch_timeout_seconds=2.0",
+    "logging.progress_bar=false",
+]
+
+
+def fast_config(*extra: str) -> Dict[str, Any]:
+    return load_config(None, FAST_TRAIN + list(extra))
+
+
+class BallIntoOrangeGoalMutator(StateMutator[GameState]):
+    """Ball just in front of the orange goal, flying into it: a goal (terminated) within a few steps."""
+
+    def apply(self, state: GameState, shared_info: Dict[str, Any]) -> None:
+        state.ball.position = np.array([0.0, BACK_WALL_Y - 400.0, BALL_RADIUS + 50.0], dtype=np.float32)
+        state.ball.linear_velocity = np.array([0.0, 2500.0, 0.0], dtype=np.float32)
+        state.ball.angular_velocity = np.zeros(3, dtype=np.float32)
+        for i, car in enumerate(state.cars.values()):
+            car.physics.position = np.array([-1000.0 + 500 * i, 0.0, 17.0], dtype=np.float32)
+            car.physics.linear_velocity = np.zeros(3, dtype=np.float32)
+            car.physics.angular_velocity = np.zeros(3, dtype=np.float32)
+            car.physics.euler_angles = np.array([0.0, np.pi / 2, 0.0], dtype=np.float32)
+            car.boost_amount = 33.3
+
+
+def run_cli(script: str, *args: str, cwd: Path, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python <repo>/<script> args...`` as a user would, from ``cwd``."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in overrides:
+        out += ["--set", item]
+    return out

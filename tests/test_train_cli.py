@@ -1,0 +1,180 @@
+"""``train_sb3.py`` and ``evaluate.py`` as a user runs them: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.helpers import FAST_TRAIN, REPO, run_cli, set_args
+
+TOTAL = 1024  # 8 iterations of 2 envs x 64 steps
+ROLLOUT = 128
+REQUIRED_TAGS = {
+    "train/entropy_coef", "train/grad_norm", "train/learning_rate", "train/clip_fraction", "train/approx_kl",
+    "rollout/ep_rew_mean", "time/fps",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short real training run with 2 worker processes."""
+    root = tmp_path_factory.mktemp("run")
+    result = run_cli("train_sb3.py", "--total-timesteps", str(TOTAL), "--num-envs", "2", "--seed", "1",
+                     "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN), cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
+
+
+def scalars(run_dir: Path) -> dict[str, list]:
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+
+
+def test_training_writes_pairs_best_final_and_all_tags(trained):
+    root, result = trained
+    ck = root / "ck"
+    steps = sorted(int(m.group(1)) for p in ck.iterdir() if (m := re.match(r"checkpoint_(\d+)\.zip$", p.name)))
+    assert steps == [256, 512, 768, 1024]
+    for n in steps:
+        assert (ck / f"vecnormalize_{n}.pkl").is_file()
+    for model, norm in [("best_model.zip", "best_vecnormalize.pkl"), ("model_final.zip", "vecnormalize_final.pkl")]:
+        assert (ck / model).is_file() and (ck / norm).is_file()
+    assert not list(ck.glob(".*tmp"))  # no temporary files left behind
+
+    runs = list((root / "logs").iterdir())
+    assert [r.name for r in runs] == ["PPO_1"]
+    tags = scalars(runs[0])
+    parts = {f"reward/{p}_mean" for p in ("goal", "touch", "player_to_ball", "ball_to_goal")}
+    missing = (REQUIRED_TAGS | parts) - set(tags)
+    assert not missing, f"missing TensorBoard tags: {missing}"
+    assert "ROCKET LEAGUE BOT" in result.stdout and "Workers:     2 processes" in result.stdout
+
+
+def test_entropy_coef_follows_schedule_during_run(trained):
+    root, _ = trained
+    values = [e.value for e in scalars(root / "logs" / "PPO_1")["train/entropy_coef"]]
+    assert values[0] == pytest.approx(0.01, rel=1e-6)
+    assert all(a > b for a, b in zip(values, values[1:]))  # strictly decreasing: ent_coef really changes
+    lrs = [e.value for e in scalars(root / "logs" / "PPO_1")["train/learning_rate"]]
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and 5e-5 <= lrs[-1] < 3e-4
+
+
+def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
+    root, _ = trained
+    shutil.copytree(root / "ck", tmp_path / "ck")
+    shutil.copytree(root / "logs", tmp_path / "logs")
+    for name in ("checkpoint_768.zip", "checkpoint_1024.zip", "model_final.zip"):  # resume from step 512
+        (tmp_path / "ck" / name).unlink()
+    result = run_cli("train_sb3.py", "--resume", "latest", "--checkpoint-dir", "ck", "--log-dir", "logs",
+                     *set_args(FAST_TRAIN), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "512 done / 1,024 (resumed from ck/checkpoint_512.zip)" in result.stdout
+    assert [r.name for r in (tmp_path / "logs").iterdir()] == ["PPO_1"]  # same run, curves continue
+
+    from stable_baselines3 import PPO
+
+    model = PPO.load(tmp_path / "ck" / "model_final.zip", device="cpu")
+    assert model.num_timesteps == TOTAL
+    ent = scalars(tmp_path / "logs" / "PPO_1")["train/entropy_coef"]
+    resumed = [e for e in ent if e.step > 512]
+    # The first entropy value after resuming is the schedule at 512/1024 steps (set at the rollout's start,
+    # logged at its end, 128 steps later), not a restart at 0.01.
+    first = min(resumed, key=lambda e: (e.step, e.wall_time))
+    assert first.step == 512 + ROLLOUT
+    assert first.value == pytest.approx(0.01 + (0.001 - 0.01) * 512 / TOTAL, rel=1e-5)
+
+
+def test_evaluate_json_prints_keys(trained):
+    root, _ = trained
+    result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--episodes", "2", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("episodes", "mean_reward", "std_reward", "mean_length_s", "goals_per_episode", "touch_rate"):
+        assert key in summary
+    assert summary["episodes"] == 2 and 0.0 <= summary["touch_rate"] <= 1.0
+
+
+def test_evaluate_refuses_mismatched_normalizer_and_model(trained):
+    root, _ = trained
+    result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--set", "environment.obs_zero_padding=1",
+                     cwd=root)
+    assert result.returncode == 2
+    assert "normalizer" in result.stderr and "shape" in result.stderr
+    result = run_cli("evaluate.py", "--model", "ck/nope.zip", cwd=root)
+    assert result.returncode == 2 and "not found" in result.stderr
+
+
+def test_readme_loading_snippet_runs(trained):
+    root, _ = trained
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"<!-- loading-snippet -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    workdir = root / "snippet"
+    workdir.mkdir()
+    shutil.copytree(root / "ck", workdir / "checkpoints")
+    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", snippet], cwd=workdir, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("args, key", [
+    (["--set", "training.gama=0.9"], "training.gama"),
+    (["--set", "environment.tick_skip=0"], "environment.tick_skip"),
+    (["--set", "environment.state_mutators=[teleport]"], "environment.state_mutators[0]"),
+])
+def test_bad_config_exits_2_naming_the_key_and_writes_nothing(tmp_path, args, key):
+    result = run_cli("train_sb3.py", *args, "--checkpoint-dir", "ck", "--log-dir", "logs", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert key in result.stderr
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "logs").exists()
+
+
+def test_bad_config_file_key_exits_2(tmp_path):
+    (tmp_path / "my.yaml").write_text("training:\n  learning_rat: 0.001\n")
+    result = run_cli("train_sb3.py", "--config", "my.yaml", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "training.learning_rat" in result.stderr and "learning_rate" in result.stderr
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000", "--num-envs", "2",
+           "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN)]
+    # A new session, signalled as a group: what a terminal does on Ctrl-C (workers get SIGINT too).
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "training never saved its first checkpoint"
+        time.sleep(0.2)
+    children = _descendants(proc.pid)
+    assert len(children) >= 2
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    assert (tmp_path / "ck" / "model_interrupted.zip").is_file()
+    assert (tmp_path / "ck" / "vecnormalize_interrupted.pkl").is_file()
+    assert "--resume ck/model_interrupted.zip" in out
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"worker processes left behind: {alive}"

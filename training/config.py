@@ -1,0 +1,303 @@
+"""Load, merge and validate ``config.yaml``.
+
+The repository's ``config.yaml`` holds every default (documented there). A user file given with
+``--config`` is merged over it, then ``--set section.key=value`` overrides are applied, and the
+result is checked against :data:`SCHEMA`: unknown keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the key and what is allowed. Nothing in this module holds a default
+value: the schema only states types and bounds.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config.yaml"
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong. The message names the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """Type and bounds of one config value.
+
+    :param kind: "int", "float", "bool", "str", "list[str]", "list[int]", "path?" (a string or null).
+    :param low: smallest allowed value (numbers), inclusive.
+    :param high: largest allowed value (numbers), inclusive.
+    :param choices: allowed strings (for "str" and the items of "list[str]").
+    """
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        parts = [self.kind]
+        if self.choices:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        if self.low is not None and self.high is not None:
+            parts.append(f"between {self.low:g} and {self.high:g}")
+        elif self.low is not None:
+            parts.append(f">= {self.low:g}")
+        elif self.high is not None:
+            parts.append(f"<= {self.high:g}")
+        return ", ".join(parts)
+
+
+# Names accepted by the component registries in envs/ (kept here so validation needs no RocketSim import).
+OBS_BUILDERS = ("default", "relative")
+ACTION_PARSERS = ("lookup_table",)
+STATE_MUTATORS = ("kickoff", "random")
+OPPONENT_POLICIES = ("idle", "random")
+REWARD_PARTS = ("goal", "touch", "player_to_ball", "ball_to_goal", "boost_gain")
+ACTIVATIONS = ("relu", "tanh", "leaky_relu")
+DEVICES = ("auto", "cpu", "cuda")
+
+_POS_INT = Field("int", low=1)
+_UNIT = Field("float", low=0.0, high=1.0)
+_NONNEG = Field("float", low=0.0)
+
+SCHEMA: dict[str, dict[str, Any]] = {
+    "environment": {
+        "blue_size": Field("int", low=1, high=3),
+        "orange_size": Field("int", low=0, high=3),
+        "opponent_policy": Field("str", choices=OPPONENT_POLICIES),
+        "num_envs": _POS_INT,
+        "auto_adjust_envs": Field("bool"),
+        "tick_skip": Field("int", low=1, high=120),
+        "obs_builder": Field("str", choices=OBS_BUILDERS),
+        "obs_zero_padding": Field("int", low=1, high=3),
+        "action_parser": Field("str", choices=ACTION_PARSERS),
+        "state_mutators": Field("list[str]", choices=STATE_MUTATORS),
+        "episode_seconds": Field("float", low=0.1),
+        "no_touch_timeout_seconds": Field("float", low=0.1),
+        "meshes_path": Field("path?"),
+    },
+    "rewards": {name: Field("float") for name in REWARD_PARTS},
+    "training": {
+        "total_timesteps": _POS_INT,
+        "n_steps": Field("int", low=2),
+        "batch_size": Field("int", low=2),
+        "n_epochs": _POS_INT,
+        "gamma": Field("float", low=0.0, high=1.0),
+        "gae_lambda": _UNIT,
+        "clip_range": Field("float", low=1e-6, high=1.0),
+        "vf_coef": _NONNEG,
+        "max_grad_norm": Field("float", low=1e-9),
+        "learning_rate": Field("float", low=1e-12, high=1.0),
+        "final_learning_rate": Field("float", low=0.0, high=1.0),
+        "ent_coef": _NONNEG,
+        "final_ent_coef": _NONNEG,
+        "net_arch": {"pi": Field("list[int]", low=1), "vf": Field("list[int]", low=1)},
+        "activation": Field("str", choices=ACTIVATIONS),
+        "device": Field("str", choices=DEVICES),
+        "seed": Field("int", low=0),
+    },
+    "normalize": {
+        "norm_obs": Field("bool"),
+        "norm_reward": Field("bool"),
+        "clip_obs": Field("float", low=1e-6),
+        "clip_reward": Field("float", low=1e-6),
+    },
+    "checkpoints": {
+        "save_freq": _POS_INT,
+        "keep_last": Field("int", low=0),
+    },
+    "evaluation": {
+        "eval_freq": Field("int", low=0),
+        "n_eval_episodes": _POS_INT,
+    },
+    "logging": {
+        "progress_bar": Field("bool"),
+        "log_interval": _POS_INT,
+        "stdout_table": Field("bool"),
+    },
+}
+
+
+def _allowed(keys: Mapping[str, Any]) -> str:
+    return ", ".join(sorted(keys))
+
+
+def _suggest(key: str, keys: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(keys), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _check_value(path: str, value: Any, spec: Field) -> Any:
+    """Return ``value`` (ints widened to float where a float is expected) or raise ConfigError."""
+
+    def fail(what: str) -> ConfigError:
+        return ConfigError(f"config key '{path}': {what} (got {value!r}); allowed: {spec.describe()}.")
+
+    kind = spec.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail("expected true or false")
+        return value
+    if kind == "path?":
+        if value is not None and not isinstance(value, str):
+            raise fail("expected a folder path or null")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise fail("expected a string")
+        if spec.choices and value not in spec.choices:
+            raise fail("unknown choice")
+        return value
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail(f"expected a number ({kind})")
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise fail("expected a whole number")
+            value = int(value)
+        else:
+            value = float(value)
+        if spec.low is not None and value < spec.low or spec.high is not None and value > spec.high:
+            raise fail("out of range")
+        return value
+    if kind in ("list[str]", "list[int]"):
+        if not isinstance(value, list) or not value:
+            raise fail("expected a non-empty list")
+        item_spec = Field(kind[5:-1], low=spec.low, high=spec.high, choices=spec.choices)
+        return [_check_value(f"{path}[{i}]", item, item_spec) for i, item in enumerate(value)]
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _validate(node: Any, schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    where = prefix or "the top level"
+    if not isinstance(node, dict):
+        raise ConfigError(f"config section '{prefix}' must be a mapping of keys to values, got {node!r}.")
+    for key in node:
+        if key not in schema:
+            name = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(
+                f"unknown config key '{name}'.{_suggest(str(key), schema)} Allowed keys in {where}: {_allowed(schema)}."
+            )
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if key not in node:
+            raise ConfigError(f"config key '{name}' is missing; add it (see the repository's config.yaml).")
+        if isinstance(spec, dict):
+            out[key] = _validate(node[key], spec, name)
+        else:
+            out[key] = _check_value(name, node[key], spec)
+    return out
+
+
+def _check_consistency(cfg: dict[str, Any]) -> None:
+    """Rules that involve more than one key."""
+    env, train = cfg["environment"], cfg["training"]
+    for side in ("blue_size", "orange_size"):
+        if env[side] > env["obs_zero_padding"]:
+            raise ConfigError(
+                f"config key 'environment.{side}' ({env[side]}) is larger than 'environment.obs_zero_padding' "
+                f"({env['obs_zero_padding']}); raise obs_zero_padding to at least {env[side]}."
+            )
+    if train["final_learning_rate"] > train["learning_rate"]:
+        raise ConfigError("config key 'training.final_learning_rate' must be <= 'training.learning_rate'.")
+    if not any(weight != 0 for weight in cfg["rewards"].values()):
+        raise ConfigError("config section 'rewards': every weight is 0; give at least one part a non-zero weight.")
+
+
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``override`` merged in (dicts merged recursively, anything else replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``--set section.key=value``; the value is read as YAML (``0.99``, ``true``, ``[kickoff]``)."""
+    if "=" not in text:
+        raise ConfigError(f"--set '{text}': expected KEY=VALUE, e.g. --set training.gamma=0.99.")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set '{text}': empty key; expected e.g. training.gamma=0.99.")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set '{text}': value is not valid YAML ({exc}).") from exc
+    return parts, value
+
+
+def apply_override(cfg: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Set ``cfg[parts[0]][parts[1]]... = value``, refusing keys the schema does not know."""
+    node, schema = cfg, SCHEMA
+    for i, part in enumerate(parts):
+        dotted = ".".join(parts[: i + 1])
+        if not isinstance(schema, dict) or part not in schema:
+            allowed = _allowed(schema) if isinstance(schema, dict) else "(no sub-keys)"
+            hint = _suggest(part, schema) if isinstance(schema, dict) else ""
+            raise ConfigError(f"--set: unknown config key '{dotted}'.{hint} Allowed here: {allowed}.")
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})
+            schema = schema[part]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found; pass an existing file with --config or drop --config.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of sections (environment:, training:, ...).")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Load the defaults, merge ``path`` over them, apply ``--set`` overrides, validate.
+
+    :param path: a user config file; None uses ``./config.yaml`` when the current folder has one,
+        else the repository's ``config.yaml`` alone.
+    :param overrides: ``["training.gamma=0.99", ...]``.
+    :return: the validated config as nested dicts (numbers converted to the schema's types).
+    :raises ConfigError: with a message naming the bad key and what is allowed.
+    """
+    cfg = _read_yaml(DEFAULT_CONFIG_PATH)
+    if path is None and Path("config.yaml").is_file():
+        path = "config.yaml"
+    if path is not None and Path(path).resolve() != DEFAULT_CONFIG_PATH:
+        user = _read_yaml(Path(path))
+        _validate_keys_only(user, SCHEMA, "")
+        cfg = deep_merge(cfg, user)
+    for text in overrides or []:
+        apply_override(cfg, *parse_override(text))
+    cfg = _validate(cfg, SCHEMA, "")
+    _check_consistency(cfg)
+    return cfg
+
+
+def _validate_keys_only(node: Any, schema: Mapping[str, Any], prefix: str) -> None:
+    """Reject unknown keys in a partial user file before it is merged over the defaults."""
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if key not in schema:
+            raise ConfigError(
+                f"unknown config key '{name}'.{_suggest(str(key), schema)} "
+                f"Allowed keys in {prefix or 'the top level'}: {_allowed(schema)}."
+            )
+        if isinstance(schema[key], dict):
+            _validate_keys_only(value, schema[key], name)

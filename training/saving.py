@@ -1,0 +1,116 @@
+"""Model + normalizer files: names, atomic saves, finding a model's normalizer and the newest checkpoint.
+
+Every model file has a ``VecNormalize`` statistics file beside it, named after it:
+
+====================  =========================
+model                 normalizer
+====================  =========================
+checkpoint_N.zip      vecnormalize_N.pkl
+best_model.zip        best_vecnormalize.pkl
+model_final.zip       vecnormalize_final.pkl
+model_interrupted.zip vecnormalize_interrupted.pkl
+====================  =========================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
+
+CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.zip$")
+
+
+def checkpoint_paths(directory: str | Path, steps: int) -> tuple[Path, Path]:
+    """``(checkpoint_<steps>.zip, vecnormalize_<steps>.pkl)`` in ``directory``."""
+    directory = Path(directory)
+    return directory / f"checkpoint_{steps}.zip", directory / f"vecnormalize_{steps}.pkl"
+
+
+def named_paths(directory: str | Path, tag: str) -> tuple[Path, Path]:
+    """Pair for a named save: ``best`` -> best_model/best_vecnormalize, else model_<tag>/vecnormalize_<tag>."""
+    directory = Path(directory)
+    if tag == "best":
+        return directory / "best_model.zip", directory / "best_vecnormalize.pkl"
+    return directory / f"model_{tag}.zip", directory / f"vecnormalize_{tag}.pkl"
+
+
+def normalizer_path_for(model_path: str | Path) -> Path:
+    """The ``.pkl`` that belongs to ``model_path`` (see the table in this module's docstring).
+
+    :raises ValueError: the file name follows none of the naming rules.
+    """
+    model_path = Path(model_path)
+    stem = model_path.name[:-4] if model_path.name.endswith(".zip") else model_path.name
+    if stem.startswith("checkpoint_"):
+        name = "vecnormalize_" + stem[len("checkpoint_"):]
+    elif stem.startswith("model_"):
+        name = "vecnormalize_" + stem[len("model_"):]
+    elif stem.endswith("_model"):
+        name = stem[: -len("_model")] + "_vecnormalize"
+    else:
+        raise ValueError(
+            f"cannot tell which normalizer belongs to '{model_path.name}' (expected checkpoint_N.zip, "
+            "best_model.zip or model_<tag>.zip); pass the .pkl file explicitly."
+        )
+    return model_path.with_name(name + ".pkl")
+
+
+def _atomic_replace(tmp: Path, final: Path) -> None:
+    os.replace(tmp, final)  # atomic on POSIX and Windows when both are on the same filesystem
+
+
+def save_pair(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize], model_path: Path,
+              normalizer_path: Path) -> None:
+    """Save model and normalizer atomically: each is written to a temporary file, then renamed.
+
+    A crash at any point leaves any previous file of the same name whole. The model is renamed
+    last, so a model file on disk always has its normalizer beside it.
+    """
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_model = model_path.with_name(f".{model_path.name}.{os.getpid()}.tmp")
+    tmp_norm = normalizer_path.with_name(f".{normalizer_path.name}.{os.getpid()}.tmp")
+    try:
+        model.save(tmp_model)
+        if vec_normalize is not None:
+            vec_normalize.save(str(tmp_norm))
+            _atomic_replace(tmp_norm, normalizer_path)
+        _atomic_replace(tmp_model, model_path)
+    finally:
+        for tmp in (tmp_model, tmp_norm):
+            tmp.unlink(missing_ok=True)
+
+
+def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoint pairs in ``directory`` as ``(steps, model_path)``, oldest first."""
+    directory = Path(directory)
+    found = []
+    if directory.is_dir():
+        for path in directory.iterdir():
+            match = CHECKPOINT_RE.match(path.name)
+            if match and normalizer_path_for(path).is_file():
+                found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(directory: str | Path) -> Path:
+    """The newest checkpoint in ``directory`` (by step count, then interrupted/final saves by time).
+
+    :raises FileNotFoundError: nothing to resume from.
+    """
+    directory = Path(directory)
+    candidates = [path for _, path in list_checkpoints(directory)[-1:]]
+    for tag in ("interrupted", "final"):
+        model_path, norm_path = named_paths(directory, tag)
+        if model_path.is_file() and norm_path.is_file():
+            candidates.append(model_path)
+    if not candidates:
+        raise FileNotFoundError(
+            f"--resume latest: no checkpoint_N.zip (with its vecnormalize_N.pkl) in '{directory}'; "
+            "pass --checkpoint-dir DIR or --resume PATH/TO/checkpoint_N.zip."
+        )
+    return max(candidates, key=lambda p: p.stat().st_mtime)

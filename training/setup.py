@@ -1,0 +1,135 @@
+"""Create the pieces ``train_sb3.py`` wires together: device, vec envs with their normalizer, the PPO model."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Optional
+
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+
+from envs.vec_env import make_local_vec_env, make_subproc_vec_env
+
+ACTIVATIONS = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "leaky_relu": th.nn.LeakyReLU}
+#: Offset added to the base seed for the evaluation env, so it never replays a training worker's episodes.
+EVAL_SEED_OFFSET = 10_000
+
+
+def resolve_device(requested: str) -> th.device:
+    """``auto`` -> cuda when available, else cpu. On CUDA, TF32 matmul and cuDNN benchmark are enabled.
+
+    :raises RuntimeError: ``cuda`` was requested on a machine without a usable GPU.
+    """
+    if requested == "cuda" and not th.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu or auto.")
+    device = th.device("cuda" if requested in ("auto", "cuda") and th.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        th.backends.cuda.matmul.allow_tf32 = True
+        th.backends.cudnn.allow_tf32 = True
+        th.backends.cudnn.benchmark = True
+    return device
+
+
+def lr_schedule(train_cfg: dict[str, Any]) -> LinearSchedule:
+    """Picklable linear learning-rate schedule over the whole run (a lambda would not load elsewhere)."""
+    return LinearSchedule(train_cfg["learning_rate"], train_cfg["final_learning_rate"], 1.0)
+
+
+def ent_schedule(train_cfg: dict[str, Any]) -> LinearSchedule:
+    """Picklable linear entropy-coefficient schedule over the whole run."""
+    return LinearSchedule(train_cfg["ent_coef"], train_cfg["final_ent_coef"], 1.0)
+
+
+def make_training_env(cfg: dict[str, Any], num_envs: int, seed: int,
+                      normalizer_path: Optional[Path] = None) -> VecNormalize:
+    """``SubprocVecEnv`` -> ``VecMonitor`` -> ``VecNormalize`` (new, or loaded from ``normalizer_path``)."""
+    venv: VecEnv = VecMonitor(make_subproc_vec_env(cfg["environment"], cfg["rewards"], num_envs, seed))
+    norm = cfg["normalize"]
+    if normalizer_path is not None:
+        vec_norm = load_normalizer(normalizer_path, venv)
+        vec_norm.training = True
+        vec_norm.norm_reward = norm["norm_reward"]
+        return vec_norm
+    return VecNormalize(venv, norm_obs=norm["norm_obs"], norm_reward=norm["norm_reward"],
+                        clip_obs=norm["clip_obs"], clip_reward=norm["clip_reward"],
+                        gamma=cfg["training"]["gamma"])
+
+
+def make_eval_env(cfg: dict[str, Any], seed: int) -> VecNormalize:
+    """One in-process env whose normalizer is frozen (``training=False``) and leaves rewards raw.
+
+    Its statistics are copied from the training normalizer before each evaluation.
+    """
+    venv = VecMonitor(make_local_vec_env(cfg["environment"], cfg["rewards"], seed + EVAL_SEED_OFFSET))
+    norm = cfg["normalize"]
+    return VecNormalize(venv, training=False, norm_obs=norm["norm_obs"], norm_reward=False,
+                        clip_obs=norm["clip_obs"], clip_reward=norm["clip_reward"], gamma=cfg["training"]["gamma"])
+
+
+def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -> PPO:
+    """PPO with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
+    train = cfg["training"]
+    return PPO(
+        "MlpPolicy",
+        env,
+        learning_rate=lr_schedule(train),
+        n_steps=train["n_steps"],
+        batch_size=train["batch_size"],
+        n_epochs=train["n_epochs"],
+        gamma=train["gamma"],
+        gae_lambda=train["gae_lambda"],
+        clip_range=train["clip_range"],
+        ent_coef=train["ent_coef"],
+        vf_coef=train["vf_coef"],
+        max_grad_norm=train["max_grad_norm"],
+        policy_kwargs={
+            "net_arch": {"pi": list(train["net_arch"]["pi"]), "vf": list(train["net_arch"]["vf"])},
+            "activation_fn": ACTIVATIONS[train["activation"]],
+        },
+        seed=seed,
+        device=device,
+        verbose=0,
+    )
+
+
+def check_spaces(model: PPO, env: VecEnv, what: str) -> None:
+    """Refuse a model whose observation/action spaces differ from the env's, naming both.
+
+    :raises ValueError: the spaces differ (e.g. a model trained with another obs builder or team size).
+    """
+    for name in ("observation_space", "action_space"):
+        mine, theirs = getattr(model, name), getattr(env, name)
+        if getattr(mine, "shape", None) != getattr(theirs, "shape", None) or type(mine) is not type(theirs) or (
+            getattr(mine, "n", None) != getattr(theirs, "n", None)
+        ):
+            raise ValueError(
+                f"{what} has {name} {mine} but the configured env has {theirs}; use the config the model "
+                "was trained with (--config / --set), or another model."
+            )
+
+
+def load_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
+    """``VecNormalize.load`` that first checks the file exists and fits ``venv``'s observations.
+
+    :raises FileNotFoundError: no such file. :raises ValueError: not a VecNormalize, or shapes differ.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"normalizer '{path}' not found; every model needs the .pkl saved beside it.")
+    with path.open("rb") as file:
+        vec_norm = pickle.load(file)
+    if not isinstance(vec_norm, VecNormalize):
+        raise ValueError(f"'{path}' is not a VecNormalize file (got {type(vec_norm).__name__}).")
+    stats = getattr(vec_norm.obs_rms, "mean", None)
+    stats_shape = None if stats is None else stats.shape
+    if stats_shape != venv.observation_space.shape:
+        raise ValueError(
+            f"normalizer '{path}' holds statistics for observations of shape {stats_shape}, but the env's "
+            f"observations have shape {venv.observation_space.shape}; pass the .pkl saved with this model, "
+            "or the config it was trained with."
+        )
+    vec_norm.set_venv(venv)
+    return vec_norm
