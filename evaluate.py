@@ -2,6 +2,8 @@
 
     python evaluate.py --model checkpoints/best_model.zip            # normalizer found beside it
     python evaluate.py --model checkpoints/checkpoint_500000.zip --episodes 20 --json
+    python evaluate.py --model checkpoints/best_model.zip --episodes 3 --render eval.gif   # or .mp4
+    python evaluate.py --model checkpoints/best_model.zip --render-live                     # in RLViser
 
 The normalizer (``VecNormalize`` statistics) is found from the model's name
 (``best_model.zip`` -> ``best_vecnormalize.pkl``, ``checkpoint_N.zip`` -> ``vecnormalize_N.pkl``,
@@ -13,9 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -27,6 +30,11 @@ from training.saving import normalizer_path_for
 from training.setup import EVAL_SEED_OFFSET, check_spaces, load_normalizer
 
 EXIT_USAGE = 2
+RLVISER_HELP = (
+    "--render-live needs the rlviser-py package and the RLViser program: `pip install rlviser-py==0.6.14`, then "
+    "download the RLViser release matching it (github.com/VirxEC/rlviser/releases) and put the executable in "
+    "the folder you run evaluate.py from. Without them, use --render OUT.gif (or .mp4) to watch the bot."
+)
 
 
 @dataclass
@@ -49,13 +57,30 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--seed", type=int, default=EVAL_SEED_OFFSET, help="seed of the evaluation env")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--render", metavar="OUT", help="write the episodes as an animation: OUT.gif or OUT.mp4")
+    parser.add_argument("--render-episodes", type=int, metavar="N",
+                        help="record only the first N episodes (default: all evaluated episodes)")
+    parser.add_argument("--render-fps", type=float, metavar="FPS",
+                        help="frames per second of the animation (default: real time, one frame per decision)")
+    parser.add_argument("--render-live", action="store_true", help="show the episodes live in RLViser")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
+    if args.render and Path(args.render).suffix.lower() not in (".gif", ".mp4"):
+        parser.error(f"--render {args.render}: the file must end in .gif or .mp4")
+    if args.render_episodes is not None and args.render_episodes < 1:
+        parser.error("--render-episodes must be >= 1")
+    if args.render_fps is not None and args.render_fps <= 0:
+        parser.error("--render-fps must be > 0")
     return args
 
 
-def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds: float) -> list[EpisodeStats]:
+#: Called after every step with (info, step reward, 1-based episode number, blue score, orange score).
+StepObserver = Callable[[dict, float, int, int, int], None]
+
+
+def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds: float,
+                 observer: Optional[StepObserver] = None) -> list[EpisodeStats]:
     """Play ``episodes`` deterministic episodes on a 1-env ``venv`` whose normalizer is frozen."""
     results: list[EpisodeStats] = []
     obs = venv.reset()
@@ -70,11 +95,54 @@ def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds
         touches += int(info["touched"])
         goals_for += int(info["goal"] == 1)
         goals_against += int(info["goal"] == -1)
+        if observer is not None:
+            # The learning car is blue: goals for it are blue's score.
+            observer(info, float(rewards[0]), len(results) + 1, goals_for, goals_against)
         if dones[0]:
             results.append(EpisodeStats(reward, steps * decision_seconds, goals_for, goals_against, touches))
             reward = 0.0
             steps = goals_for = goals_against = touches = 0
     return results
+
+
+@dataclass
+class FrameRecorder:
+    """Keeps a :class:`render.Frame` per step of the first ``max_episodes`` episodes."""
+
+    max_episodes: int
+    frames: list = field(default_factory=list)
+
+    def __call__(self, info: dict, reward: float, episode: int, blue: int, orange: int) -> None:
+        from render import frame_from_state
+
+        if episode <= self.max_episodes:
+            self.frames.append(frame_from_state(info["state"], episode=episode, reward=reward,
+                                                blue_score=blue, orange_score=orange))
+
+
+class LiveViewer:
+    """Sends every step to RLViser through rlgym's ``RLViserRenderer``, paced to real time."""
+
+    def __init__(self, decision_seconds: float):
+        from rlgym.rocket_league.rlviser import RLViserRenderer
+
+        self.renderer = RLViserRenderer(tick_rate=1.0 / decision_seconds)
+        self.decision_seconds = decision_seconds
+        self._next = time.perf_counter()
+
+    def __call__(self, info: dict, reward: float, episode: int, blue: int, orange: int) -> None:
+        self.renderer.render(info["state"], {})
+        self._next += self.decision_seconds
+        time.sleep(max(0.0, self._next - time.perf_counter()))
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+def both(first: Optional[StepObserver], second: Optional[StepObserver]) -> Optional[StepObserver]:
+    if first is None or second is None:
+        return first or second
+    return lambda *a: (first(*a), second(*a))
 
 
 def summarize(results: list[EpisodeStats]) -> dict:
@@ -108,12 +176,20 @@ def print_table(summary: dict, model_path: Path, norm_path: Path) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     model_path = Path(args.model)
+    viewer: Optional[LiveViewer] = None
+    recorder: Optional[FrameRecorder] = None
     try:
         cfg = load_config(args.config, args.set)
         if not model_path.is_file():
             raise FileNotFoundError(f"model '{model_path}' not found.")
         norm_path = Path(args.vecnormalize) if args.vecnormalize else normalizer_path_for(model_path)
-        venv = make_local_vec_env(cfg["environment"], cfg["rewards"], args.seed)
+        if args.render_live:
+            try:
+                import rlviser_py  # noqa: F401  (rlgym's RLViserRenderer imports it)
+            except ImportError:
+                raise FileNotFoundError(RLVISER_HELP) from None
+        venv = make_local_vec_env(cfg["environment"], cfg["rewards"], args.seed,
+                                  record_state=bool(args.render or args.render_live))
         try:
             vec_norm = load_normalizer(norm_path, venv)
             vec_norm.training = False
@@ -121,14 +197,28 @@ def main(argv: Optional[list[str]] = None) -> int:
             model = PPO.load(model_path, device="cpu")
             check_spaces(model, venv, f"model '{model_path}'")
             decision_seconds = venv.envs[0].unwrapped.decision_seconds
-            summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds))
+            if args.render:
+                recorder = FrameRecorder(args.render_episodes or args.episodes)
+            if args.render_live:
+                viewer = LiveViewer(decision_seconds)
+            summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds,
+                                             both(recorder, viewer)))
         finally:
             venv.close()
+            if viewer is not None:
+                viewer.close()
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     print_table(summary, model_path, norm_path)
+    if recorder is not None:
+        from render import write_animation
+
+        fps = args.render_fps or 1.0 / decision_seconds
+        write_animation(recorder.frames, args.render, fps)
+        print(f"Rendered {len(recorder.frames)} frames ({recorder.max_episodes} episode(s), {fps:g} fps) "
+              f"to {args.render}")
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -109,4 +109,18 @@ class RocketLeagueEnv(gym.Env):
         self.match.close()
 
 
-__all__ = ["RocketLeagueEnv", "LEARNER", "BLUE_TEAM"]
+class StateInInfo(gym.Wrapper):
+    """Adds the post-step rlgym ``GameState`` as ``info["state"]`` (for rendering evaluation episodes).
+
+    Vec envs reset a finished episode inside ``step``, so reading ``env.state`` afterwards would show the
+    next episode's first state, not the goal. Only for in-process envs: pickling a state to another
+    process on every step would slow training down.
+    """
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info["state"] = self.env.unwrapped.state
+        return obs, reward, terminated, truncated, info
+
+
+__all__ = ["RocketLeagueEnv", "StateInInfo", "LEARNER"]

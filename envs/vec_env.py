@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from envs.rocket_league_env import RocketLeagueEnv
+from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
 
 #: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -73,6 +73,7 @@ class EnvFactory:
     seed: int
     in_worker: bool = True
     state_mutator: Optional[StateMutator] = None
+    record_state: bool = False
 
     def __call__(self):
         if self.in_worker:
@@ -81,7 +82,7 @@ class EnvFactory:
         env = RocketLeagueEnv(self.env_cfg, self.reward_weights, self.state_mutator)
         env.reset(seed=self.seed)
         env.action_space.seed(self.seed)
-        return env
+        return StateInInfo(env) if self.record_state else env
 
 
 def make_subproc_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], num_envs: int, seed: int,
@@ -93,9 +94,13 @@ def make_subproc_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, floa
 
 
 def make_local_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, n_envs: int = 1,
-                       state_mutator: Optional[StateMutator] = None) -> VecEnv:
-    """In-process ``DummyVecEnv`` (evaluation: no worker processes)."""
+                       state_mutator: Optional[StateMutator] = None, record_state: bool = False) -> VecEnv:
+    """In-process ``DummyVecEnv`` (evaluation: no worker processes).
+
+    :param record_state: put each step's ``GameState`` in ``info["state"]`` (see ``StateInInfo``).
+    """
     return DummyVecEnv([
-        EnvFactory(env_cfg, reward_weights, seed + i, in_worker=False, state_mutator=state_mutator)
+        EnvFactory(env_cfg, reward_weights, seed + i, in_worker=False, state_mutator=state_mutator,
+                   record_state=record_state)
         for i in range(n_envs)
     ])

@@ -178,3 +178,30 @@ def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path):
     assert "--resume ck/model_interrupted.zip" in out
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"worker processes left behind: {alive}"
+
+
+def test_evaluate_renders_episodes_to_gif(trained):
+    from PIL import Image
+
+    root, _ = trained
+    result = run_cli("evaluate.py", "--model", "ck/model_final.zip", "--episodes", "2", "--render-episodes", "1",
+                     "--render", "out/eval.gif", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    gif = Image.open(root / "out" / "eval.gif")
+    # Without a goal, the first episode ends at the no-touch timeout (2 s here) or later: 15 frames per second.
+    assert gif.n_frames >= 2 * 15
+    assert f"Rendered {gif.n_frames} frames (1 episode(s), 15 fps)" in result.stdout
+    assert summary["episodes"] == 2
+
+
+def test_evaluate_render_live_without_rlviser_says_how_to_install(trained):
+    try:
+        import rlviser_py  # noqa: F401
+        pytest.skip("rlviser-py is installed here")
+    except ImportError:
+        pass
+    root, _ = trained
+    result = run_cli("evaluate.py", "--model", "ck/model_final.zip", "--render-live", cwd=root)
+    assert result.returncode == 2
+    assert "pip install rlviser-py" in result.stderr and "Traceback" not in result.stderr
