@@ -12,6 +12,7 @@ save (final, or interrupted on Ctrl-C / error).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -40,6 +41,7 @@ from training.setup import (
     make_model,
     make_training_env,
     resolve_device,
+    set_torch_threads,
 )
 
 TB_RUN_PREFIX = "PPO"
@@ -91,7 +93,7 @@ def resolve_resume(args: argparse.Namespace) -> Optional[tuple[Path, Path]]:
 
 def describe_device(device: th.device) -> str:
     if device.type != "cuda":
-        return f"cpu ({th.get_num_threads()} torch threads in the trainer)"
+        return f"cpu ({th.get_num_threads()} torch thread(s) in the trainer)"
     props = th.cuda.get_device_properties(device)
     return (f"cuda: {props.name}, {props.total_memory / 2**30:.1f} GB | TF32 matmul: "
             f"{th.backends.cuda.matmul.allow_tf32} | cuDNN benchmark: {th.backends.cudnn.benchmark}")
@@ -101,7 +103,8 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
                  total: int, run_dir: Path, checkpoint_dir: Path, resumed_from: Optional[Path]) -> None:
     env, train, norm, ckpt = cfg["environment"], cfg["training"], cfg["normalize"], cfg["checkpoints"]
     rewards = ", ".join(f"{k} {v:g}" for k, v in cfg["rewards"].items() if v != 0)
-    auto = f" (auto-adjusted: {env['num_envs']} asked, {available_cores()} cores)" if num_envs != env["num_envs"] else ""
+    auto = (f" (auto-adjusted: {env['num_envs']} asked, {available_cores()} cores x {env['max_envs_per_core']})"
+            if num_envs != env["num_envs"] else "")
     lines = [
         RULE,
         "ROCKET LEAGUE BOT - PPO TRAINING (Stable-Baselines3 + RocketSim)",
@@ -136,6 +139,8 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C / SIGINT always means "save and stop", even when a shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cfg = config_from_args(args)
         resume = resolve_resume(args)
@@ -145,6 +150,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     train_cfg = cfg["training"]
     device = resolve_device(train_cfg["device"])
+    set_torch_threads(train_cfg["torch_threads"])
     num_envs = resolve_num_envs(cfg["environment"], args.num_envs)
     seed = train_cfg["seed"]
     checkpoint_dir, log_dir = Path(args.checkpoint_dir), Path(args.log_dir)

@@ -26,11 +26,12 @@ def available_cores() -> int:
 
 
 def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int]) -> int:
-    """``--num-envs`` wins; otherwise ``num_envs``, capped at the core count when ``auto_adjust_envs``."""
+    """``--num-envs`` wins; otherwise ``num_envs``, capped at ``max_envs_per_core`` x cores when
+    ``auto_adjust_envs``."""
     if cli_num_envs is not None:
         return cli_num_envs
     if env_cfg["auto_adjust_envs"]:
-        return max(1, min(env_cfg["num_envs"], available_cores()))
+        return max(1, min(env_cfg["num_envs"], env_cfg["max_envs_per_core"] * available_cores()))
     return env_cfg["num_envs"]
 
 

@@ -73,6 +73,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "opponent_policy": Field("str", choices=OPPONENT_POLICIES),
         "num_envs": _POS_INT,
         "auto_adjust_envs": Field("bool"),
+        "max_envs_per_core": _POS_INT,
         "tick_skip": Field("int", low=1, high=120),
         "obs_builder": Field("str", choices=OBS_BUILDERS),
         "obs_zero_padding": Field("int", low=1, high=3),
@@ -100,6 +101,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "net_arch": {"pi": Field("list[int]", low=1), "vf": Field("list[int]", low=1)},
         "activation": Field("str", choices=ACTIVATIONS),
         "device": Field("str", choices=DEVICES),
+        "torch_threads": Field("int", low=0),
         "seed": Field("int", low=0),
     },
     "normalize": {

@@ -18,6 +18,12 @@ ACTIVATIONS = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "leaky_relu": th.nn.Leaky
 EVAL_SEED_OFFSET = 10_000
 
 
+def set_torch_threads(threads: int) -> None:
+    """Limit torch's intra-op threads in the trainer (0 keeps torch's default of one per core)."""
+    if threads > 0:
+        th.set_num_threads(threads)
+
+
 def resolve_device(requested: str) -> th.device:
     """``auto`` -> cuda when available, else cpu. On CUDA, TF32 matmul and cuDNN benchmark are enabled.
 

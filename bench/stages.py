@@ -1,0 +1,184 @@
+"""The benchmark's stages after the ceiling: each builds what it measures with the trainer's own functions
+(``envs.vec_env.EnvFactory``, ``training.setup.make_training_env`` / ``make_model``), warms up, measures for
+a given number of wall seconds, and closes every env (and so every worker process) before returning.
+
+Units: agent-steps are decisions of the learning car (``blue-0``), i.e. SB3 timesteps: one vec-env step
+of ``num_envs`` envs is ``num_envs`` agent-steps. Non-learning opponent cars are simulated but not counted
+(the ceiling counts every car, so with opponents the ratio also shows the share of sim spent on them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+#: Vec-env steps (or env steps for ``env``) run before the clock starts: first torch calls, worker caches.
+WARMUP_STEPS = 20
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage's measurement.
+
+    :param steps: agent-steps measured. :param seconds: wall seconds they took.
+    :param sps: agent-steps per second (for the ceiling, the sum of per-process rates).
+    :param detail: one line saying what ran.
+    """
+
+    steps: int
+    seconds: float
+    sps: float
+    detail: str
+
+
+def run_for(seconds: float, step: Callable[[], int], warmup: int = WARMUP_STEPS) -> tuple[int, float]:
+    """Call ``step`` (which returns agent-steps done) ``warmup`` times, then until ``seconds`` wall seconds pass.
+
+    :return: (agent-steps, wall seconds) of the measured calls only; at least one call is measured.
+    """
+    for _ in range(warmup):
+        step()
+    steps = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        steps += step()
+        now = time.perf_counter()
+        if now >= deadline:
+            return steps, now - start
+
+
+def _result(steps: int, seconds: float, detail: str) -> StageResult:
+    return StageResult(steps, seconds, steps / seconds if seconds > 0 else 0.0, detail)
+
+
+def run_ceiling_stage(cfg: dict[str, Any], seconds: float, processes: int) -> StageResult:
+    """Stage ``ceiling``: raw RocketSim, one process per core (see :mod:`bench.ceiling`)."""
+    from bench.ceiling import run_ceiling
+
+    env = cfg["environment"]
+    steps, rate, wall = run_ceiling(env, seconds, processes, cfg["training"]["seed"])
+    cars = env["blue_size"] + env["orange_size"]
+    return StageResult(steps, wall, rate, f"raw RocketSim, {processes} procs x 1 arena ({cars} cars), random controls")
+
+
+def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:
+    """Stage ``env``: one ``RocketLeagueEnv`` in this process, random actions, reset on episode end."""
+    from envs.vec_env import EnvFactory
+
+    env = EnvFactory(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], in_worker=False)()
+    try:
+        def step() -> int:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+            return 1
+
+        steps, wall = run_for(seconds, step)
+    finally:
+        env.close()
+    return _result(steps, wall, "1 RocketLeagueEnv in-process, random actions")
+
+
+def run_collect_random_stage(cfg: dict[str, Any], seconds: float, num_envs: int) -> StageResult:
+    """Stage ``collect_random``: ``make_training_env`` (workers + VecMonitor + VecNormalize), random actions."""
+    import numpy as np
+    from training.setup import make_training_env
+
+    env = make_training_env(cfg, num_envs, cfg["training"]["seed"])
+    try:
+        env.reset()
+
+        def step() -> int:
+            env.step(np.array([env.action_space.sample() for _ in range(num_envs)]))
+            return num_envs
+
+        steps, wall = run_for(seconds, step)
+    finally:
+        env.close()
+    return _result(steps, wall, f"training vec env, {num_envs} workers, random actions")
+
+
+def run_collect_policy_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any) -> StageResult:
+    """Stage ``collect_policy``: the training vec env stepped as SB3's ``collect_rollouts`` does
+    (obs -> tensor -> ``policy(obs)`` under ``no_grad`` -> actions -> ``env.step``), without buffer or update."""
+    import torch as th
+    from stable_baselines3.common.utils import obs_as_tensor
+    from training.setup import make_model, make_training_env
+
+    seed = cfg["training"]["seed"]
+    env = make_training_env(cfg, num_envs, seed)
+    try:
+        model = make_model(cfg, env, device, seed)
+        model.policy.set_training_mode(False)
+        obs = env.reset()
+
+        def step() -> int:
+            nonlocal obs
+            with th.no_grad():
+                actions, _, _ = model.policy(obs_as_tensor(obs, model.device))
+            obs, _, _, _ = env.step(actions.cpu().numpy())
+            return num_envs
+
+        steps, wall = run_for(seconds, step)
+    finally:
+        env.close()
+    return _result(steps, wall, f"training vec env, {num_envs} workers, policy inference on {device}")
+
+
+def make_iteration_clock(seconds: float, on_mark: Optional[Callable[[int, bool], None]] = None) -> Any:
+    """An SB3 callback that timestamps every rollout start and stops ``learn`` once enough is measured.
+
+    ``marks[i]`` is (``perf_counter`` seconds, ``num_timesteps``) when rollout ``i`` starts, i.e. after the
+    previous iteration's ``train()``. Mark 0 starts the warm-up iteration and mark 1 the measured window; at
+    the first mark at least ``seconds`` after mark 1 (and after at least one measured iteration) ``stop`` is
+    set and the next env step's ``on_step`` ends ``learn``. So ``marks[1]`` .. ``marks[-1]`` span
+    ``len(marks) - 2`` whole iterations (collection + ``dump_logs`` + ``train()``).
+
+    :param on_mark: called with (mark index, stopping) right after each mark is taken.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class IterationClock(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.marks: list[tuple[float, int]] = []
+            self.stop = False
+
+        def _on_rollout_start(self) -> None:
+            self.marks.append((time.perf_counter(), self.model.num_timesteps))
+            index = len(self.marks) - 1
+            self.stop = index >= 2 and self.marks[-1][0] - self.marks[1][0] >= seconds
+            if on_mark is not None:
+                on_mark(index, self.stop)
+
+        def _on_step(self) -> bool:
+            return not self.stop
+
+    return IterationClock()
+
+
+def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any) -> StageResult:
+    """Stage ``train``: ``PPO.learn`` end to end after one warm-up iteration.
+
+    The rate is the ``num_timesteps`` gained over whole iterations (collection + ``dump_logs`` + ``train()``,
+    the PPO update) divided by their wall time, measured by :func:`make_iteration_clock` for at least
+    ``seconds`` and at least one iteration. The trainer's own callbacks (progress bar, reward logging,
+    checkpoints, evaluation) are not attached.
+    """
+    from training.setup import make_model, make_training_env
+
+    seed = cfg["training"]["seed"]
+    train = cfg["training"]
+    env = make_training_env(cfg, num_envs, seed)
+    try:
+        model = make_model(cfg, env, device, seed)
+        clock = make_iteration_clock(seconds)
+        model.learn(total_timesteps=2**62, callback=clock, log_interval=cfg["logging"]["log_interval"])
+    finally:
+        env.close()
+    (t0, n0), (t1, n1) = clock.marks[1], clock.marks[-1]
+    iterations = len(clock.marks) - 2
+    return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} steps, "
+                                     f"{train['n_epochs']} epochs of minibatch {train['batch_size']}")
