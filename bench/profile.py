@@ -142,7 +142,7 @@ class Breakdown:
 
 def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
     """Seconds per env step of each worker part (:data:`WORKER_PARTS`), on one env in this process."""
-    from bench.stages import run_for
+    from bench.stages import random_stepper, run_for
     from envs.vec_env import EnvFactory
 
     env = EnvFactory(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], in_worker=False)()
@@ -160,12 +160,7 @@ def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
     timers.patch(env, "step", "env_total")
     timers.patch(env, "reset", "env_total")
     try:
-        def step() -> int:
-            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-            if terminated or truncated:
-                env.reset()
-            return 1
-
+        step = random_stepper(env)
         run_for(0.0, step)  # warm-up
         timers.clear()
         steps, _ = run_for(seconds, step, warmup=0)

@@ -63,19 +63,25 @@ def run_ceiling_stage(cfg: dict[str, Any], seconds: float, processes: int) -> St
     return StageResult(steps, wall, rate, f"raw RocketSim, {processes} procs x 1 arena ({cars} cars), random controls")
 
 
+def random_stepper(env: Any) -> Callable[[], int]:
+    """``() -> 1``: one random-action step of a single gymnasium ``env``, resetting it when an episode ends."""
+
+    def step() -> int:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+        return 1
+
+    return step
+
+
 def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:
     """Stage ``env``: one ``RocketLeagueEnv`` in this process, random actions, reset on episode end."""
     from envs.vec_env import EnvFactory
 
     env = EnvFactory(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], in_worker=False)()
     try:
-        def step() -> int:
-            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-            if terminated or truncated:
-                env.reset()
-            return 1
-
-        steps, wall = run_for(seconds, step)
+        steps, wall = run_for(seconds, random_stepper(env))
     finally:
         env.close()
     return _result(steps, wall, "1 RocketLeagueEnv in-process, random actions")

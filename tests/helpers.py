@@ -29,7 +29,6 @@ FAST_TRAIN = [
     "evaluation.eval_freq=256",
     "evaluation.n_eval_episodes=1",
     "environment.no_touch_timeout_seconds=2.0",
-    "logging.progress_bar=false",
 ]
 
 
