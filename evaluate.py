@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -66,8 +66,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
-    if args.render and Path(args.render).suffix.lower() not in (".gif", ".mp4"):
-        parser.error(f"--render {args.render}: the file must end in .gif or .mp4")
+    if args.render:
+        from render import ALLOWED_EXTENSIONS
+
+        if Path(args.render).suffix.lower() not in ALLOWED_EXTENSIONS:
+            parser.error(f"--render {args.render}: the file must end in one of {', '.join(ALLOWED_EXTENSIONS)}")
     if args.render_episodes is not None and args.render_episodes < 1:
         parser.error("--render-episodes must be >= 1")
     if args.render_fps is not None and args.render_fps <= 0:
@@ -80,7 +83,7 @@ StepObserver = Callable[[dict, float, int, int, int], None]
 
 
 def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds: float,
-                 observer: Optional[StepObserver] = None) -> list[EpisodeStats]:
+                 observers: Sequence[StepObserver] = ()) -> list[EpisodeStats]:
     """Play ``episodes`` deterministic episodes on a 1-env ``venv`` whose normalizer is frozen."""
     results: list[EpisodeStats] = []
     obs = venv.reset()
@@ -95,8 +98,7 @@ def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds
         touches += int(info["touched"])
         goals_for += int(info["goal"] == 1)
         goals_against += int(info["goal"] == -1)
-        if observer is not None:
-            # The learning car is blue: goals for it are blue's score.
+        for observer in observers:  # the learning car is blue: its goals for/against are blue/orange's score
             observer(info, float(rewards[0]), len(results) + 1, goals_for, goals_against)
         if dones[0]:
             results.append(EpisodeStats(reward, steps * decision_seconds, goals_for, goals_against, touches))
@@ -137,12 +139,6 @@ class LiveViewer:
 
     def close(self) -> None:
         self.renderer.close()
-
-
-def both(first: Optional[StepObserver], second: Optional[StepObserver]) -> Optional[StepObserver]:
-    if first is None or second is None:
-        return first or second
-    return lambda *a: (first(*a), second(*a))
 
 
 def summarize(results: list[EpisodeStats]) -> dict:
@@ -198,11 +194,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             check_spaces(model, venv, f"model '{model_path}'")
             decision_seconds = venv.envs[0].unwrapped.decision_seconds
             if args.render:
-                recorder = FrameRecorder(args.render_episodes or args.episodes)
+                recorder = FrameRecorder(min(args.render_episodes or args.episodes, args.episodes))
             if args.render_live:
                 viewer = LiveViewer(decision_seconds)
-            summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds,
-                                             both(recorder, viewer)))
+            observers = [obs for obs in (recorder, viewer) if obs is not None]
+            summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds, observers))
         finally:
             venv.close()
             if viewer is not None:

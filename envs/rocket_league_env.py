@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from typing import Any, Optional
 
 import gymnasium as gym
@@ -96,8 +97,6 @@ class RocketLeagueEnv(gym.Env):
 
     def process_info(self) -> dict[str, Any]:
         """Where this env runs: pid and thread limits (shown at start-up, checked by the tests)."""
-        import sys
-
         torch = sys.modules.get("torch")
         return {
             "pid": os.getpid(),

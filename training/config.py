@@ -280,26 +280,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is None and Path("config.yaml").is_file():
         path = "config.yaml"
     if path is not None and Path(path).resolve() != DEFAULT_CONFIG_PATH:
-        user = _read_yaml(Path(path))
-        _validate_keys_only(user, SCHEMA, "")
-        cfg = deep_merge(cfg, user)
+        cfg = deep_merge(cfg, _read_yaml(Path(path)))  # unknown keys survive the merge and fail validation
     for text in overrides or []:
         apply_override(cfg, *parse_override(text))
     cfg = _validate(cfg, SCHEMA, "")
     _check_consistency(cfg)
     return cfg
 
-
-def _validate_keys_only(node: Any, schema: Mapping[str, Any], prefix: str) -> None:
-    """Reject unknown keys in a partial user file before it is merged over the defaults."""
-    if not isinstance(node, dict):
-        return
-    for key, value in node.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if key not in schema:
-            raise ConfigError(
-                f"unknown config key '{name}'.{_suggest(str(key), schema)} "
-                f"Allowed keys in {prefix or 'the top level'}: {_allowed(schema)}."
-            )
-        if isinstance(schema[key], dict):
-            _validate_keys_only(value, schema[key], name)
