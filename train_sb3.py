@@ -31,7 +31,7 @@ from callbacks import (
     TrainingProgressBar,
     make_eval_callback,
 )
-from envs.vec_env import available_cores, resolve_num_envs
+from envs.vec_env import available_cores, close_vec_env, resolve_num_envs
 from training.config import ConfigError, load_config
 from training.saving import latest_checkpoint, named_paths, normalizer_path_for, save_pair
 from training.setup import (
@@ -213,7 +213,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"Evaluate with: python evaluate.py --model {paths[0]}", flush=True)
         return 0
     finally:
-        env.close()
+        close_vec_env(env)
         if eval_env is not None:
             eval_env.close()
 

@@ -94,6 +94,33 @@ def make_subproc_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, floa
         return SubprocVecEnv(factories)
 
 
+def close_vec_env(venv: VecEnv, timeout: float = 10.0) -> None:
+    """Close ``venv`` and end its worker processes, also after a ``step`` cut short by Ctrl-C.
+
+    SB3's ``SubprocVecEnv.close`` first reads one pending result from every worker when a step is in flight.
+    If Ctrl-C arrived while ``step_wait`` had read only some of them, that read blocks forever. The workers
+    have already sent (or will send) their results into the pipes, so here they are dropped unread; a worker
+    that has crashed or does not exit within ``timeout`` seconds is terminated.
+    """
+    base = venv.unwrapped
+    if isinstance(base, SubprocVecEnv) and not base.closed:
+        for remote in base.remotes:
+            try:
+                remote.send(("close", None))
+            except OSError:  # BrokenPipeError: that worker is already gone
+                pass
+        for process in base.processes:
+            process.join(timeout)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        for remote in base.remotes:
+            remote.close()
+        base.waiting = False
+        base.closed = True
+    venv.close()
+
+
 def make_local_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, n_envs: int = 1,
                        state_mutator: Optional[StateMutator] = None, record_state: bool = False) -> VecEnv:
     """In-process ``DummyVecEnv`` (evaluation: no worker processes).

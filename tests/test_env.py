@@ -8,7 +8,7 @@ from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
 from envs.rocket_league_env import RocketLeagueEnv
-from envs.vec_env import EnvFactory, make_subproc_vec_env, single_threaded_children
+from envs.vec_env import EnvFactory, close_vec_env, make_subproc_vec_env, single_threaded_children
 from tests.helpers import BallIntoOrangeGoalMutator, fast_config
 
 
@@ -76,6 +76,21 @@ def test_workers_are_single_threaded_with_distinct_seeds(cfg):
         assert venv.get_attr("np_random_seed") == [7, 8]
     finally:
         venv.close()
+
+
+def test_close_after_a_step_cut_short_by_ctrl_c_ends_workers(cfg):
+    """Ctrl-C inside step_wait can leave some workers' results unread; closing must neither hang nor leak."""
+    import threading
+
+    venv = make_subproc_vec_env(cfg["environment"], cfg["rewards"], num_envs=2, seed=0)
+    processes = list(venv.processes)
+    venv.step_async(np.zeros(2, dtype=np.int64))
+    venv.remotes[0].recv()  # step_wait interrupted after reading the first worker only
+    closer = threading.Thread(target=close_vec_env, args=(venv,), daemon=True)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive(), "close_vec_env hung"
+    assert not any(p.is_alive() for p in processes)
 
 
 def test_truncation_bootstraps_and_termination_does_not(cfg):
