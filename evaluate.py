@@ -1,5 +1,9 @@
 """Evaluate a trained model: deterministic episodes, reward, length, goals and touches.
 
+With a self-play config (``environment.vec_env: selfplay``, the default) the model plays N v N matches
+against itself and against do-nothing cars, and goals for/against and touch rates are reported per team.
+With ``vec_env: subproc`` the single learning car plays the configured match.
+
     python evaluate.py --model checkpoints/best_model.zip            # normalizer found beside it
     python evaluate.py --model checkpoints/checkpoint_500000.zip --episodes 20 --json
     python evaluate.py --model checkpoints/best_model.zip --episodes 3 --render eval.gif   # or .mp4
@@ -24,7 +28,8 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from envs.vec_env import make_local_vec_env
+from envs.components import selfplay_team_sizes
+from envs.vec_env import eval_env_config, make_local_vec_env
 from training.config import ConfigError, load_config
 from training.saving import normalizer_path_for
 from training.setup import EVAL_SEED_OFFSET, check_spaces, load_normalizer
@@ -63,6 +68,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--render-fps", type=float, metavar="FPS",
                         help="frames per second of the animation (default: real time, one frame per decision)")
     parser.add_argument("--render-live", action="store_true", help="show the episodes live in RLViser")
+    parser.add_argument("--opponent", choices=("both", "self", "idle"), default="both",
+                        help="self-play configs: play the model against itself, against do-nothing cars, or both "
+                             "(default; --render records the first)")
+    parser.add_argument("--team-size", type=int, choices=(1, 2, 3),
+                        help="self-play configs: cars per team (default: the smallest configured match)")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
@@ -141,6 +151,114 @@ class LiveViewer:
         self.renderer.close()
 
 
+@dataclass
+class MatchEpisode:
+    """One evaluated self-play episode. ``reward`` is the blue cars' mean raw reward sum; ``length_s`` in
+    game seconds; ``touched`` says whether a car of that team touched the ball."""
+
+    reward: float
+    length_s: float
+    blue_goals: int
+    orange_goals: int
+    blue_touched: bool
+    orange_touched: bool
+
+
+def play_match_episodes(model: PPO, vec_norm: VecNormalize, env_cfg: dict, reward_weights: dict, team_size: int,
+                        opponent: str, episodes: int, seed: int,
+                        observers: Sequence[StepObserver] = ()) -> list[MatchEpisode]:
+    """Play ``episodes`` deterministic ``team_size`` v ``team_size`` episodes in this process.
+
+    The model drives the blue cars, and the orange cars too when ``opponent`` is ``"self"`` (each car sees the
+    match from its own side, as in training); with ``"idle"`` the orange cars send no input.
+    Observations are normalized with the frozen ``vec_norm`` statistics, in one batch per step.
+    """
+    import random
+
+    from rlgym.rocket_league.common_values import BLUE_TEAM
+
+    from envs.components import build_match
+
+    match, _ = build_match(env_cfg, reward_weights, team_sizes=(team_size, team_size))
+    table = match.action_parser.parser._lookup_table
+    idle_action = int(np.flatnonzero(~table.any(axis=1))[0])  # the all-zero controls row
+    decision_seconds = env_cfg["tick_skip"] / 120
+    random.seed(seed)  # rlgym's mutators draw from the global generators
+    np.random.seed(seed % 2**32)
+    results: list[MatchEpisode] = []
+    try:
+        obs = match.reset()
+        reward = 0.0
+        steps = blue_goals = orange_goals = 0
+        touched = {0: False, 1: False}
+        while len(results) < episodes:
+            cars = match.state.cars
+            agents = sorted(obs)
+            blue = [a for a in agents if cars[a].team_num == BLUE_TEAM]
+            driven = agents if opponent == "self" else blue
+            chosen, _ = model.predict(vec_norm.normalize_obs(np.stack([obs[a] for a in driven])), deterministic=True)
+            actions = {a: np.array([idle_action]) for a in agents}
+            actions.update({a: np.array([int(x)]) for a, x in zip(driven, chosen)})
+            obs, rewards, terminated, truncated = match.step(actions)
+            state = match.state
+            steps += 1
+            step_reward = float(np.mean([rewards[a] for a in blue]))
+            reward += step_reward
+            for car in state.cars.values():
+                touched[car.team_num] |= car.ball_touches > 0
+            if state.goal_scored:
+                blue_goals += int(state.scoring_team == BLUE_TEAM)
+                orange_goals += int(state.scoring_team != BLUE_TEAM)
+            for observer in observers:
+                observer({"state": state}, step_reward, len(results) + 1, blue_goals, orange_goals)
+            if any(terminated.values()) or any(truncated.values()):
+                results.append(MatchEpisode(reward, steps * decision_seconds, blue_goals, orange_goals,
+                                            touched[0], touched[1]))
+                obs = match.reset()
+                reward = 0.0
+                steps = blue_goals = orange_goals = 0
+                touched = {0: False, 1: False}
+    finally:
+        match.close()
+    return results
+
+
+def summarize_match(results: list[MatchEpisode]) -> dict:
+    """Per-episode means; goals for/against are the blue team's (the model's side)."""
+    rewards = np.array([r.reward for r in results])
+    return {
+        "episodes": len(results),
+        "mean_reward": float(rewards.mean()),
+        "std_reward": float(rewards.std()),
+        "mean_length_s": float(np.mean([r.length_s for r in results])),
+        "goals_for_per_episode": float(np.mean([r.blue_goals for r in results])),
+        "goals_against_per_episode": float(np.mean([r.orange_goals for r in results])),
+        "touch_rate": {"blue": float(np.mean([r.blue_touched for r in results])),
+                       "orange": float(np.mean([r.orange_touched for r in results]))},
+    }
+
+
+def print_match_table(summaries: dict[str, dict], team_size: int, model_path: Path, norm_path: Path) -> None:
+    print(f"Model:      {model_path}\nNormalizer: {norm_path}\n"
+          f"Self-play evaluation, {team_size}v{team_size}, deterministic; the model plays blue "
+          "(goals for = blue's, against = orange's)")
+    titles = {"vs_self": "vs itself", "vs_idle": "vs do-nothing"}
+    columns = list(summaries)
+    rows = [
+        ("episodes", lambda s: f"{s['episodes']}"),
+        ("goals for / episode", lambda s: f"{s['goals_for_per_episode']:.2f}"),
+        ("goals against / episode", lambda s: f"{s['goals_against_per_episode']:.2f}"),
+        ("touch rate blue", lambda s: f"{s['touch_rate']['blue']:.0%}"),
+        ("touch rate orange", lambda s: f"{s['touch_rate']['orange']:.0%}"),
+        ("mean episode length", lambda s: f"{s['mean_length_s']:.1f} s"),
+        ("mean reward (blue car)", lambda s: f"{s['mean_reward']:.2f} +/- {s['std_reward']:.2f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"  {'':<{width}}" + "".join(f"  {titles[c]:>16}" for c in columns))
+    for name, fmt in rows:
+        print(f"  {name:<{width}}" + "".join(f"  {fmt(summaries[c]):>16}" for c in columns))
+
+
 def summarize(results: list[EpisodeStats]) -> dict:
     rewards = np.array([r.reward for r in results])
     return {
@@ -184,7 +302,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                 import rlviser_py  # noqa: F401  (rlgym's RLViserRenderer imports it)
             except ImportError:
                 raise FileNotFoundError(RLVISER_HELP) from None
-        venv = make_local_vec_env(cfg["environment"], cfg["rewards"], args.seed,
+        selfplay = cfg["environment"]["vec_env"] == "selfplay"
+        if args.team_size and not selfplay:
+            raise ValueError("--team-size applies to self-play configs (environment.vec_env: selfplay); in subproc "
+                             "mode set environment.blue_size / orange_size instead.")
+        if args.team_size and args.team_size > cfg["environment"]["obs_zero_padding"]:
+            raise ValueError(f"--team-size {args.team_size} is larger than environment.obs_zero_padding "
+                             f"({cfg['environment']['obs_zero_padding']}) the model was trained with.")
+        team_size = args.team_size or (min(selfplay_team_sizes(cfg["environment"])) if selfplay else None)
+        venv = make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], args.seed,
                                   record_state=bool(args.render or args.render_live))
         try:
             vec_norm = load_normalizer(norm_path, venv)
@@ -198,7 +324,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.render_live:
                 viewer = LiveViewer(decision_seconds)
             observers = [obs for obs in (recorder, viewer) if obs is not None]
-            summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds, observers))
+            if selfplay:
+                summaries = {}
+                for opponent in (("self", "idle") if args.opponent == "both" else (args.opponent,)):
+                    played = play_match_episodes(model, vec_norm, cfg["environment"], cfg["rewards"], team_size,
+                                                 opponent, args.episodes, args.seed, observers)
+                    summaries[f"vs_{opponent}"] = summarize_match(played)
+                    observers = [viewer] if viewer is not None else []  # the animation holds the first run
+                summary = {"episodes": args.episodes, "team_size": team_size, **summaries}
+            else:
+                summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds, observers))
         finally:
             venv.close()
             if viewer is not None:
@@ -207,7 +342,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    print_table(summary, model_path, norm_path)
+    if selfplay:
+        print_match_table({k: v for k, v in summary.items() if k.startswith("vs_")}, team_size, model_path, norm_path)
+    else:
+        print_table(summary, model_path, norm_path)
     if recorder is not None:
         from render import write_animation
 

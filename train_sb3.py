@@ -1,7 +1,7 @@
 """Train a Rocket League bot with Stable-Baselines3 PPO on parallel RocketSim matches.
 
     python train_sb3.py                         # defaults from ./config.yaml
-    python train_sb3.py --num-envs 8 --set training.gamma=0.99
+    python train_sb3.py --set environment.selfplay.matches.2v2=4 --set training.gamma=0.99
     python train_sb3.py --resume latest         # continue the newest checkpoint in ./checkpoints
     tensorboard --logdir ./logs                 # watch it learn
 
@@ -39,6 +39,7 @@ from training.setup import (
     ent_schedule,
     make_eval_env,
     make_model,
+    make_threads_callback,
     make_training_env,
     resolve_device,
     set_torch_threads,
@@ -54,7 +55,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train a Rocket League bot with SB3 PPO on RocketSim.")
     parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's)")
     parser.add_argument("--total-timesteps", type=int, help="override training.total_timesteps")
-    parser.add_argument("--num-envs", type=int, help="worker processes (disables auto_adjust_envs)")
+    parser.add_argument("--num-envs", type=int,
+                        help="subproc mode: worker processes (disables auto_adjust_envs); self-play sizes itself "
+                             "from environment.selfplay")
     parser.add_argument("--seed", type=int, help="override training.seed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override training.device")
     parser.add_argument("--checkpoint-dir", default="./checkpoints", help="where models are saved")
@@ -103,18 +106,32 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
                  total: int, run_dir: Path, checkpoint_dir: Path, resumed_from: Optional[Path]) -> None:
     env, train, norm, ckpt = cfg["environment"], cfg["training"], cfg["normalize"], cfg["checkpoints"]
     rewards = ", ".join(f"{k} {v:g}" for k, v in cfg["rewards"].items() if v != 0)
-    auto = (f" (auto-adjusted: {env['num_envs']} asked, {available_cores()} cores x {env['max_envs_per_core']})"
-            if num_envs != env["num_envs"] else "")
+    threads = f"OMP_NUM_THREADS={worker_info['OMP_NUM_THREADS']}, torch threads={worker_info['torch_threads']}"
+    timing = (f"tick_skip {env['tick_skip']} ({120 / env['tick_skip']:g} decisions/s), episode <= "
+              f"{env['episode_seconds']:g} s, no-touch timeout {env['no_touch_timeout_seconds']:g} s, "
+              f"mutators: {', '.join(env['state_mutators'])}")
+    if env["vec_env"] == "selfplay":
+        matches = ", ".join(f"{count} x {name}" for name, count in env["selfplay"]["matches"].items() if count)
+        workers = len(worker_info["plans"])
+        per_worker = sorted({len(plan.matches) for plan in worker_info["plans"]})
+        setup = [
+            f"Workers:     {workers} processes (SelfPlayVecEnv, shared memory), "
+            f"{'-'.join(map(str, per_worker))} match(es) each, {threads}",
+            f"Match:       self-play, {matches} = {num_envs} cars, every car a learning sample; {timing}",
+        ]
+    else:
+        auto = (f" (auto-adjusted: {env['num_envs']} asked, {available_cores()} cores x {env['max_envs_per_core']})"
+                if num_envs != env["num_envs"] else "")
+        setup = [
+            f"Workers:     {num_envs} processes (SubprocVecEnv){auto}, {threads}",
+            f"Match:       {env['blue_size']}v{env['orange_size']} (opponents: {env['opponent_policy']}), {timing}",
+        ]
     lines = [
         RULE,
         "ROCKET LEAGUE BOT - PPO TRAINING (Stable-Baselines3 + RocketSim)",
         RULE,
         f"Device:      {describe_device(device)}",
-        f"Workers:     {num_envs} processes (SubprocVecEnv){auto}, "
-        f"OMP_NUM_THREADS={worker_info['OMP_NUM_THREADS']}, torch threads={worker_info['torch_threads']}",
-        f"Match:       {env['blue_size']}v{env['orange_size']} (opponents: {env['opponent_policy']}), tick_skip "
-        f"{env['tick_skip']} ({120 / env['tick_skip']:g} decisions/s), episode <= {env['episode_seconds']:g} s, "
-        f"no-touch timeout {env['no_touch_timeout_seconds']:g} s, mutators: {', '.join(env['state_mutators'])}",
+        *setup,
         f"Obs:         {model.observation_space.shape[0]} floats ({env['obs_builder']})   "
         f"Actions: {model.action_space.n} ({env['action_parser']})",
         f"Rewards:     {rewards}",
@@ -144,6 +161,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         cfg = config_from_args(args)
         resume = resolve_resume(args)
+        num_envs = resolve_num_envs(cfg["environment"], args.num_envs)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -151,7 +169,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     train_cfg = cfg["training"]
     device = resolve_device(train_cfg["device"])
     set_torch_threads(train_cfg["torch_threads"])
-    num_envs = resolve_num_envs(cfg["environment"], args.num_envs)
     seed = train_cfg["seed"]
     checkpoint_dir, log_dir = Path(args.checkpoint_dir), Path(args.log_dir)
 
@@ -172,14 +189,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         run_dir = log_dir / run_name
         model.set_logger(configure(str(run_dir), ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
 
-        print_banner(cfg, model, device, num_envs, env.env_method("process_info", indices=0)[0], total, run_dir,
-                     checkpoint_dir, resume[0] if resume else None)
+        worker_info = dict(env.env_method("process_info", indices=0)[0], plans=getattr(env.unwrapped, "plans", []))
+        print_banner(cfg, model, device, num_envs, worker_info, total, run_dir, checkpoint_dir,
+                     resume[0] if resume else None)
         if model.num_timesteps >= total:
             print(f"Nothing to do: the model already has {model.num_timesteps:,} of {total:,} steps. "
                   "Pass a larger --total-timesteps to train further.")
             return 0
 
         callbacks = [
+            make_threads_callback(train_cfg),
             EntropyScheduleCallback(ent_schedule(train_cfg)),
             GradNormCallback(),
             RewardPartsCallback(cfg["logging"]["log_interval"]),

@@ -1,7 +1,7 @@
 """Stage ``ceiling``: what raw RocketSim can simulate on this machine, with no Python RL machinery.
 
 One process per core (``spawn`` start, ``OMP_NUM_THREADS=1`` and friends set while they start), each
-owning one soccar arena with the configured cars (``blue_size`` + ``orange_size``). Every decision each
+owning one soccar arena with the benchmarked match's cars (:func:`bench_team_sizes`). Every decision each
 car gets fresh random ``CarControls`` (analog inputs uniform in [-1, 1], buttons 50/50) and the arena is
 stepped ``tick_skip`` ticks. The arena is reset to a random kickoff after a goal and every
 ``min(episode_seconds, no_touch_timeout_seconds)`` game seconds, like the env's episodes, so the cars and
@@ -61,12 +61,25 @@ def meshes_folder(meshes_path: Optional[str]) -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / "collision_meshes")
 
 
+def bench_team_sizes(env_cfg: dict[str, Any]) -> tuple[int, int]:
+    """(blue, orange) cars of the match the single-arena stages use: in self-play the team size with the most
+    matches (the smaller on a tie, e.g. 1v1 for the default 16 x 1v1); in subproc mode ``blue_size`` /
+    ``orange_size``."""
+    if env_cfg["vec_env"] != "selfplay":
+        return env_cfg["blue_size"], env_cfg["orange_size"]
+    from training.config import MATCH_SIZES
+
+    counts = {MATCH_SIZES[name]: count for name, count in env_cfg["selfplay"]["matches"].items()}
+    size = max(sorted(counts), key=lambda s: counts[s])
+    return size, size
+
+
 def spec_from_config(env_cfg: dict[str, Any], seconds: float) -> CeilingSpec:
     """Build the worker spec from the config's ``environment`` section."""
     episode_s = min(env_cfg["episode_seconds"], env_cfg["no_touch_timeout_seconds"])
     reset_every = max(1, round(episode_s * TICKS_PER_SECOND / env_cfg["tick_skip"]))
-    return CeilingSpec(meshes_folder(env_cfg["meshes_path"]), env_cfg["blue_size"], env_cfg["orange_size"],
-                       env_cfg["tick_skip"], reset_every, seconds)
+    blue, orange = bench_team_sizes(env_cfg)
+    return CeilingSpec(meshes_folder(env_cfg["meshes_path"]), blue, orange, env_cfg["tick_skip"], reset_every, seconds)
 
 
 def simulate(spec: CeilingSpec, seed: int, barrier: Any = None) -> tuple[int, float]:

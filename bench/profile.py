@@ -16,20 +16,21 @@ Method (timers, no sampling profiler):
    * ``model.train`` -> **PPO update**;
    * the rest -> **other** (obs -> tensor, actions -> numpy, info buffer, callbacks, ``dump_logs``).
 
-2. **Inside one env.** The work of a worker is measured on one ``RocketLeagueEnv`` in this process (random
-   actions, resets on episode end) with timers around the RLGym match's components: the arena's
+2. **Inside one env.** The work of a worker is measured on the ``env`` stage's in-process env (one self-play
+   match with every car acting, or one ``RocketLeagueEnv``; random actions, resets on episode end) with timers around the RLGym match's components: the arena's
    ``step`` (**simulation**, a proxy around ``RocketSim.Arena``), the rest of ``transition_engine.step``
    (**engine glue**: per-tick ``CarControls``, copying RocketSim state into a ``GameState``),
    ``obs_builder.build_obs`` (**obs building**), ``reward_fn.get_rewards`` (**reward**),
    ``action_parser.parse_actions`` (**action parsing**), both done conditions' ``is_done``
    (**done conditions**); everything else in ``env.step`` / ``env.reset`` is **env wrapper + resets**.
-   This gives seconds per env step for each part.
+   This gives seconds per agent-step for each part.
 
 3. **Apportioning.** The workers' compute per vec step is estimated as
-   ``per_env_step_cost * num_envs / min(num_envs, cores)`` (envs run in parallel on the cores; the trainer
-   process is blocked while it waits). That estimate, capped at the measured env wait, is split between the
+   ``per_agent_step_cost * num_envs / min(worker processes, cores)`` (workers run in parallel on the cores;
+   the trainer process is blocked while it waits). That estimate, capped at the measured env wait, is split between the
    worker parts in the in-process proportions; what remains of the env wait is
-   **IPC transfer / waiting** (pickling, pipes, scheduling, waiting for the slowest worker).
+   **IPC transfer / waiting** (pickling or shared-memory copies, pipes, scheduling, waiting for the slowest
+   worker).
 
 All parts are reported as seconds per iteration and as shares that add up to 100 %.
 """
@@ -141,11 +142,11 @@ class Breakdown:
 
 
 def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
-    """Seconds per env step of each worker part (:data:`WORKER_PARTS`), on one env in this process."""
-    from bench.stages import random_stepper, run_for
-    from envs.vec_env import EnvFactory
+    """Seconds per agent-step of each worker part (:data:`WORKER_PARTS`), on the ``env`` stage's in-process
+    env (:func:`bench.stages.in_process_env`: one match, every learning car acting)."""
+    from bench.stages import in_process_env, run_for
 
-    env = EnvFactory(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], in_worker=False)()
+    env = in_process_env(cfg)
     timers = Timers()
     match = env.match
     engine = match.transition_engine
@@ -157,10 +158,8 @@ def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
     for cond in (match.termination_cond, match.truncation_cond):
         if cond is not None:
             timers.patch(cond, "is_done", "done_conditions")
-    timers.patch(env, "step", "env_total")
-    timers.patch(env, "reset", "env_total")
+    step = timers.wrap(env.step, "env_total")
     try:
-        step = random_stepper(env)
         run_for(0.0, step)  # warm-up
         timers.clear()
         steps, _ = run_for(seconds, step, warmup=0)
@@ -181,15 +180,18 @@ def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
 
 
 def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
-                      seconds: float) -> tuple[float, int, dict[str, float]]:
+                      seconds: float) -> tuple[float, int, dict[str, float], int]:
     """Run ``learn`` with main-process timers (module docstring) over one warm-up iteration and then whole
     iterations for at least ``seconds`` (at least one), timed by :func:`bench.stages.make_iteration_clock`.
 
     :return: (wall seconds of the measured iterations, their number, seconds by key over them: env_wait,
-        vec_step (the outer wrappers' step, env wait included), policy_inference, ppo_update, rollout_buffer).
+        vec_step (the outer wrappers' step, env wait included), policy_inference, ppo_update, rollout_buffer;
+        worker processes).
     """
+    from stable_baselines3.common.callbacks import CallbackList
+
     from bench.stages import make_iteration_clock
-    from training.setup import make_model, make_training_env
+    from training.setup import make_model, make_threads_callback, make_training_env
 
     seed = cfg["training"]["seed"]
     timers = Timers()
@@ -205,6 +207,7 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
     try:
         model = make_model(cfg, env, device, seed)
         workers = env.unwrapped
+        processes = len(getattr(workers, "plans", ())) or num_envs  # self-play workers, or one per subproc env
         timers.patch(workers, "step_async", "env_wait")
         timers.patch(workers, "step_wait", "env_wait")
         timers.patch(env, "step_async", "vec_step")
@@ -215,10 +218,11 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
         timers.patch(model.rollout_buffer, "add", "rollout_buffer")
         timers.patch(model.rollout_buffer, "compute_returns_and_advantage", "rollout_buffer")
         clock = make_iteration_clock(seconds, on_mark)
-        model.learn(total_timesteps=2**62, callback=clock, log_interval=cfg["logging"]["log_interval"])
+        model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(cfg["training"]), clock]),
+                    log_interval=cfg["logging"]["log_interval"])
     finally:
         env.close()
-    return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured
+    return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured, processes
 
 
 def profile_iteration(cfg: dict[str, Any], num_envs: int, device: Any, cores: int, seconds: float) -> Breakdown:
@@ -228,10 +232,10 @@ def profile_iteration(cfg: dict[str, Any], num_envs: int, device: Any, cores: in
     :param seconds: wall seconds of the in-process env measurement, and the least measured iteration time.
     """
     per_step = measure_env_parts(cfg, seconds)
-    wall, iterations, main = measure_iteration(cfg, num_envs, device, seconds)
+    wall, iterations, main, processes = measure_iteration(cfg, num_envs, device, seconds)
     vec_steps = iterations * cfg["training"]["n_steps"]
     env_wait = main.get("env_wait", 0.0)
-    worker_estimate = vec_steps * sum(per_step.values()) * num_envs / max(1, min(num_envs, cores))
+    worker_estimate = vec_steps * sum(per_step.values()) * num_envs / max(1, min(processes, cores))
     worker = min(env_wait, worker_estimate)
     scale = worker / (sum(per_step.values()) or 1.0)
     parts = {key: per_step[key] * scale for key in WORKER_PARTS}

@@ -2,9 +2,10 @@
 (``envs.vec_env.EnvFactory``, ``training.setup.make_training_env`` / ``make_model``), warms up, measures for
 a given number of wall seconds, and closes every env (and so every worker process) before returning.
 
-Units: agent-steps are decisions of the learning car (``blue-0``), i.e. SB3 timesteps: one vec-env step
-of ``num_envs`` envs is ``num_envs`` agent-steps. Non-learning opponent cars are simulated but not counted
-(the ceiling counts every car, so with opponents the ratio also shows the share of sim spent on them).
+Units: agent-steps are decisions of learning cars, i.e. SB3 timesteps: one vec-env step of ``num_envs``
+slots is ``num_envs`` agent-steps. In self-play every car learns and counts; in subproc mode non-learning
+opponent cars are simulated but not counted (the ceiling counts every car, so with opponents the ratio also
+shows the share of sim spent on them).
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ def run_ceiling_stage(cfg: dict[str, Any], seconds: float, processes: int) -> St
     """Stage ``ceiling``: raw RocketSim, one process per core (see :mod:`bench.ceiling`)."""
     from bench.ceiling import run_ceiling
 
+    from bench.ceiling import bench_team_sizes
+
     env = cfg["environment"]
     steps, rate, wall = run_ceiling(env, seconds, processes, cfg["training"]["seed"])
-    cars = env["blue_size"] + env["orange_size"]
+    cars = sum(bench_team_sizes(env))
     return StageResult(steps, wall, rate, f"raw RocketSim, {processes} procs x 1 arena ({cars} cars), random controls")
 
 
@@ -75,16 +78,59 @@ def random_stepper(env: Any) -> Callable[[], int]:
     return step
 
 
-def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:
-    """Stage ``env``: one ``RocketLeagueEnv`` in this process, random actions, reset on episode end."""
+@dataclass
+class InProcessEnv:
+    """What the ``env`` stage (and the profiler) steps in this process.
+
+    :param match: the RLGym match inside (the profiler times its components).
+    :param step: one decision of every learning car with random actions, resetting on episode end;
+        returns the agent-steps done.
+    :param close: frees the match. :param detail: one line saying what runs.
+    """
+
+    match: Any
+    step: Callable[[], int]
+    close: Callable[[], None]
+    detail: str
+
+
+def in_process_env(cfg: dict[str, Any]) -> InProcessEnv:
+    """Self-play: one match of :func:`bench.ceiling.bench_team_sizes`, every car acting. Subproc: one
+    ``RocketLeagueEnv`` (the learning car acts, the others follow ``opponent_policy``)."""
+    import numpy as np
+    from bench.ceiling import bench_team_sizes
+    from envs.components import build_match
     from envs.vec_env import EnvFactory
 
-    env = EnvFactory(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], in_worker=False)()
+    env_cfg, seed = cfg["environment"], cfg["training"]["seed"]
+    if env_cfg["vec_env"] != "selfplay":
+        env = EnvFactory(env_cfg, cfg["rewards"], seed, in_worker=False)()
+        return InProcessEnv(env.match, random_stepper(env), env.close, "1 RocketLeagueEnv in-process, random actions")
+    blue, orange = bench_team_sizes(env_cfg)
+    match, _ = build_match(env_cfg, cfg["rewards"], team_sizes=(blue, orange))
+    match.reset()
+    n_actions = len(match.action_parser.parser._lookup_table)
+    rng = np.random.default_rng(seed)
+
+    def step() -> int:
+        actions = {agent: rng.integers(n_actions, size=1) for agent in match.agents}
+        _, _, terminated, truncated = match.step(actions)
+        if any(terminated.values()) or any(truncated.values()):
+            match.reset()
+        return len(actions)
+
+    return InProcessEnv(match, step, match.close,
+                        f"1 {blue}v{orange} self-play match in-process ({blue + orange} cars), random actions")
+
+
+def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:
+    """Stage ``env``: :func:`in_process_env`, random actions, reset on episode end."""
+    env = in_process_env(cfg)
     try:
-        steps, wall = run_for(seconds, random_stepper(env))
+        steps, wall = run_for(seconds, env.step)
     finally:
         env.close()
-    return _result(steps, wall, "1 RocketLeagueEnv in-process, random actions")
+    return _result(steps, wall, env.detail)
 
 
 def run_collect_random_stage(cfg: dict[str, Any], seconds: float, num_envs: int) -> StageResult:
@@ -103,7 +149,7 @@ def run_collect_random_stage(cfg: dict[str, Any], seconds: float, num_envs: int)
         steps, wall = run_for(seconds, step)
     finally:
         env.close()
-    return _result(steps, wall, f"training vec env, {num_envs} workers, random actions")
+    return _result(steps, wall, f"training vec env, {vec_env_detail(env)}, random actions")
 
 
 def run_collect_policy_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any) -> StageResult:
@@ -130,7 +176,15 @@ def run_collect_policy_stage(cfg: dict[str, Any], seconds: float, num_envs: int,
         steps, wall = run_for(seconds, step)
     finally:
         env.close()
-    return _result(steps, wall, f"training vec env, {num_envs} workers, policy inference on {device}")
+    return _result(steps, wall, f"training vec env, {vec_env_detail(env)}, policy inference on {device}")
+
+
+def vec_env_detail(venv: Any) -> str:
+    """``"32 slots in 2 self-play workers"`` or ``"8 SubprocVecEnv workers"``."""
+    plans = getattr(venv.unwrapped, "plans", None)
+    if plans is not None:
+        return f"{venv.num_envs} slots in {len(plans)} self-play workers"
+    return f"{venv.num_envs} SubprocVecEnv workers"
 
 
 def make_iteration_clock(seconds: float, on_mark: Optional[Callable[[int, bool], None]] = None) -> Any:
@@ -170,10 +224,11 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
 
     The rate is the ``num_timesteps`` gained over whole iterations (collection + ``dump_logs`` + ``train()``,
     the PPO update) divided by their wall time, measured by :func:`make_iteration_clock` for at least
-    ``seconds`` and at least one iteration. The trainer's own callbacks (progress bar, reward logging,
-    checkpoints, evaluation) are not attached.
+    ``seconds`` and at least one iteration. Of the trainer's callbacks only the torch-threads one is attached
+    (it sets the update's speed); progress bar, reward logging, checkpoints and evaluation are not.
     """
-    from training.setup import make_model, make_training_env
+    from stable_baselines3.common.callbacks import CallbackList
+    from training.setup import make_model, make_threads_callback, make_training_env
 
     seed = cfg["training"]["seed"]
     train = cfg["training"]
@@ -181,7 +236,8 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
     try:
         model = make_model(cfg, env, device, seed)
         clock = make_iteration_clock(seconds)
-        model.learn(total_timesteps=2**62, callback=clock, log_interval=cfg["logging"]["log_interval"])
+        model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(train), clock]),
+                    log_interval=cfg["logging"]["log_interval"])
     finally:
         env.close()
     (t0, n0), (t1, n1) = clock.marks[1], clock.marks[-1]

@@ -6,8 +6,8 @@
 
 Stages (agent-steps/s = decisions of one car per second; one decision = ``tick_skip`` physics ticks):
 
-1. ``ceiling``        raw RocketSim with the configured cars, random controls, one process per core
-2. ``env``            one ``RocketLeagueEnv`` in this process, random actions
+1. ``ceiling``        raw RocketSim with the benchmarked match's cars, random controls, one process per core
+2. ``env``            one match in this process (self-play: every car acts), random actions
 3. ``collect_random`` the training vec env at the resolved ``num_envs``, random actions
 4. ``collect_policy`` the same, actions from the PPO policy (inference, no update)
 5. ``train``          ``PPO.learn`` over whole iterations (collection + update), after a warm-up iteration
@@ -66,7 +66,9 @@ def config_summary(cfg: dict[str, Any], num_envs: int) -> dict[str, Any]:
     """The config values that set throughput."""
     env, train = cfg["environment"], cfg["training"]
     return {
+        "vec_env": env["vec_env"],
         "num_envs": num_envs,
+        "selfplay_matches": dict(env["selfplay"]["matches"]),
         "blue_size": env["blue_size"],
         "orange_size": env["orange_size"],
         "opponent_policy": env["opponent_policy"],
@@ -117,8 +119,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     num_envs = resolve_num_envs(cfg["environment"], None)
     env, seconds = cfg["environment"], args.seconds
     machine = {"cores": cores, "cpu": cpu_name(), "device": str(device), "torch_threads": th.get_num_threads()}
-    print(f"Benchmarking {env['blue_size']}v{env['orange_size']}, tick_skip {env['tick_skip']}, "
-          f"{env['obs_builder']} obs, {num_envs} envs, {seconds:g} s per stage ...", flush=True)
+    if env["vec_env"] == "selfplay":
+        what = "self-play " + ", ".join(f"{n} x {name}" for name, n in env["selfplay"]["matches"].items() if n)
+    else:
+        what = f"subproc {env['blue_size']}v{env['orange_size']}"
+    print(f"Benchmarking {what}, tick_skip {env['tick_skip']}, {env['obs_builder']} obs, {num_envs} env slots, "
+          f"{seconds:g} s per stage ...", flush=True)
 
     runners = {
         "ceiling": lambda: stages.run_ceiling_stage(cfg, seconds, cores),

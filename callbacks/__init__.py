@@ -6,6 +6,7 @@ from callbacks.evaluation import SaveBestPairCallback, make_eval_callback
 from callbacks.grad_norm import GradNormCallback
 from callbacks.progress import TrainingProgressBar
 from callbacks.reward_parts import RewardPartsCallback
+from callbacks.torch_threads import UpdateThreadsCallback
 
 __all__ = [
     "EntropyScheduleCallback",
@@ -14,5 +15,6 @@ __all__ = [
     "RewardPartsCallback",
     "SaveBestPairCallback",
     "TrainingProgressBar",
+    "UpdateThreadsCallback",
     "make_eval_callback",
 ]

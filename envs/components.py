@@ -13,12 +13,13 @@ from rlgym.api import ObsBuilder, RLGym, StateMutator
 from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
 from rlgym.rocket_league.done_conditions import AnyCondition, GoalCondition, NoTouchTimeoutCondition, TimeoutCondition
 from rlgym.rocket_league.obs_builders import DefaultObs
-from rlgym.rocket_league.sim import RocketSimEngine
 from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, KickoffMutator, MutatorSequence
 from rlgym_tools.rocket_league.obs_builders.relative_default_obs import RelativeDefaultObs
 from rlgym_tools.rocket_league.state_mutators.random_physics_mutator import RandomPhysicsMutator
 
+from envs.engine import RepeatedActionEngine
 from envs.rewards import NamedPartsReward
+from training.config import MATCH_SIZES
 
 OBS_BUILDERS = {"default": DefaultObs, "relative": RelativeDefaultObs}
 STATE_MUTATORS = {"kickoff": KickoffMutator, "random": RandomPhysicsMutator}
@@ -46,13 +47,16 @@ def init_meshes(meshes_path: Optional[str]) -> None:
 
 
 def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
-                state_mutator: Optional[StateMutator] = None) -> tuple[RLGym, NamedPartsReward]:
+                state_mutator: Optional[StateMutator] = None,
+                team_sizes: Optional[tuple[int, int]] = None) -> tuple[RLGym, NamedPartsReward]:
     """Create the RLGym match described by ``config.yaml``'s ``environment`` section.
 
     :param state_mutator: replaces the configured mutators after the team-size one (used by tests that
         need a particular start state, e.g. a ball flying into the goal).
+    :param team_sizes: (blue, orange) cars; default ``blue_size`` / ``orange_size`` of the config.
     :return: the RLGym env and its reward function (which exposes per-part values).
     """
+    blue, orange = team_sizes or (env_cfg["blue_size"], env_cfg["orange_size"])
     init_meshes(env_cfg["meshes_path"])
     mutators = [STATE_MUTATORS[name]() for name in env_cfg["state_mutators"]]
     if state_mutator is not None:
@@ -60,11 +64,11 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
     reward_fn = NamedPartsReward(reward_weights)
     obs_builder: ObsBuilder = OBS_BUILDERS[env_cfg["obs_builder"]](zero_padding=env_cfg["obs_zero_padding"])
     match = RLGym(
-        state_mutator=MutatorSequence(FixedTeamSizeMutator(env_cfg["blue_size"], env_cfg["orange_size"]), *mutators),
+        state_mutator=MutatorSequence(FixedTeamSizeMutator(blue, orange), *mutators),
         obs_builder=obs_builder,
         action_parser=RepeatAction(ACTION_PARSERS[env_cfg["action_parser"]](), repeats=env_cfg["tick_skip"]),
         reward_fn=reward_fn,
-        transition_engine=RocketSimEngine(),
+        transition_engine=RepeatedActionEngine(),
         termination_cond=GoalCondition(),
         truncation_cond=AnyCondition(
             TimeoutCondition(env_cfg["episode_seconds"]),
@@ -72,3 +76,11 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
         ),
     )
     return match, reward_fn
+
+
+def selfplay_team_sizes(env_cfg: dict[str, Any]) -> list[int]:
+    """Team size of every self-play match, in slot order: all 1v1 matches, then 2v2, then 3v3."""
+    sizes: list[int] = []
+    for name, count in env_cfg["selfplay"]["matches"].items():
+        sizes += [MATCH_SIZES[name]] * count
+    return sizes

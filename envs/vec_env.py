@@ -1,4 +1,6 @@
-"""Parallel training envs: one ``SubprocVecEnv`` worker process per env, one thread each."""
+"""Parallel training envs: SB3's ``SubprocVecEnv`` (one process per env, one thread each), the sizing of
+both vec envs, and the thread limits every worker process gets. The self-play vec env is in
+:mod:`envs.selfplay_vec_env`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from typing import Any, Iterator, Optional
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from envs.components import selfplay_team_sizes
 from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
+from training.config import ConfigError
 
 #: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -26,8 +30,21 @@ def available_cores() -> int:
 
 
 def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int]) -> int:
-    """``--num-envs`` wins; otherwise ``num_envs``, capped at ``max_envs_per_core`` x cores when
-    ``auto_adjust_envs``."""
+    """SB3's ``num_envs``. Self-play: the number of cars in all matches (``--num-envs`` is refused).
+    Subproc: ``--num-envs`` wins; otherwise ``num_envs``, capped at ``max_envs_per_core`` x cores when
+    ``auto_adjust_envs``.
+
+    :raises ConfigError: ``--num-envs`` given in self-play mode.
+    """
+    if env_cfg["vec_env"] == "selfplay":
+        if cli_num_envs is not None:
+            raise ConfigError(
+                "--num-envs sets SubprocVecEnv processes, but environment.vec_env is 'selfplay', where the env "
+                "slots are the cars of environment.selfplay.matches. Change the matches (e.g. --set "
+                "environment.selfplay.matches.1v1=8), the worker processes (--set environment.selfplay.num_workers=2), "
+                "or train with --set environment.vec_env=subproc."
+            )
+        return 2 * sum(selfplay_team_sizes(env_cfg))
     if cli_num_envs is not None:
         return cli_num_envs
     if env_cfg["auto_adjust_envs"]:
@@ -119,6 +136,19 @@ def close_vec_env(venv: VecEnv, timeout: float = 10.0) -> None:
         base.waiting = False
         base.closed = True
     venv.close()
+
+
+def eval_env_config(env_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``environment`` section for single-car evaluation envs (``EvalCallback``, ``evaluate.py``).
+
+    Subproc mode: unchanged. Self-play mode: the smallest configured team size on both sides, the learning
+    car ``blue-0`` against do-nothing cars (teammates idle too): the score says how well the policy plays
+    without help from a copy of itself.
+    """
+    if env_cfg["vec_env"] != "selfplay":
+        return env_cfg
+    size = min(selfplay_team_sizes(env_cfg))
+    return dict(env_cfg, blue_size=size, orange_size=size, opponent_policy="idle")
 
 
 def make_local_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, n_envs: int = 1,

@@ -29,6 +29,7 @@ FAST_TRAIN = [
     "evaluation.eval_freq=256",
     "evaluation.n_eval_episodes=1",
     "environment.no_touch_timeout_seconds=2.0",
+    "environment.selfplay.matches.1v1=1",  # self-play (the default vec env): one 1v1 match = 2 env slots
 ]
 
 

@@ -30,7 +30,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     proc = run_bench("--seconds", "1", "--json", "--profile",
-                     "--set", "environment.num_envs=2", "--set", "training.device=cpu")
+                     "--set", "environment.selfplay.matches.1v1=1", "--set", "training.device=cpu")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "agent-steps/s" in proc.stdout  # the readable table came first
@@ -60,6 +60,7 @@ def test_machine_and_config_are_reported(report: dict[str, Any]) -> None:
     assert {"cores", "cpu", "device"} <= set(machine)
     assert machine["cores"] >= 1 and machine["cpu"] and machine["device"] == "cpu"
     assert config["num_envs"] == 2
+    assert config["vec_env"] == "selfplay" and config["selfplay_matches"]["1v1"] == 1
     for key in ("blue_size", "orange_size", "tick_skip", "obs_builder", "n_steps", "batch_size", "n_epochs",
                 "net_arch", "device"):
         assert key in config, key

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.helpers import FAST_TRAIN, REPO, run_cli, set_args
 
-TOTAL = 1024  # 8 iterations of 2 envs x 64 steps
+TOTAL = 1024  # 8 iterations of 2 env slots (one self-play 1v1 match) x 64 steps
 ROLLOUT = 128
 REQUIRED_TAGS = {
     "train/entropy_coef", "train/grad_norm", "train/learning_rate", "train/clip_fraction", "train/approx_kl",
@@ -28,9 +28,9 @@ REQUIRED_TAGS = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One short real training run with 2 worker processes."""
+    """One short real training run on the default self-play vec env (one 1v1 match: 2 slots)."""
     root = tmp_path_factory.mktemp("run")
-    result = run_cli("train_sb3.py", "--total-timesteps", str(TOTAL), "--num-envs", "2", "--seed", "1",
+    result = run_cli("train_sb3.py", "--total-timesteps", str(TOTAL), "--seed", "1",
                      "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN), cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     return root, result
@@ -59,7 +59,7 @@ def test_training_writes_pairs_best_final_and_all_tags(trained):
     parts = {f"reward/{p}_mean" for p in ("goal", "touch", "player_to_ball", "ball_to_goal")}
     missing = (REQUIRED_TAGS | parts) - set(tags)
     assert not missing, f"missing TensorBoard tags: {missing}"
-    assert "ROCKET LEAGUE BOT" in result.stdout and "Workers:     2 processes" in result.stdout
+    assert "ROCKET LEAGUE BOT" in result.stdout and "Workers:     1 processes (SelfPlayVecEnv" in result.stdout
 
 
 def test_entropy_coef_follows_schedule_during_run(trained):
@@ -99,6 +99,23 @@ def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
 def test_evaluate_json_prints_keys(trained):
     root, _ = trained
     result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--episodes", "2", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 2 and summary["team_size"] == 1
+    for opponent in ("vs_self", "vs_idle"):  # self-play config: against itself and against do-nothing cars
+        run = summary[opponent]
+        for key in ("mean_reward", "std_reward", "mean_length_s", "goals_for_per_episode",
+                    "goals_against_per_episode"):
+            assert isinstance(run[key], float)
+        assert run["episodes"] == 2 and set(run["touch_rate"]) == {"blue", "orange"}
+        assert all(0.0 <= rate <= 1.0 for rate in run["touch_rate"].values())
+    assert "vs itself" in result.stdout and "vs do-nothing" in result.stdout
+
+
+def test_evaluate_subproc_config_plays_the_single_car_env(trained):
+    root, _ = trained
+    result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--episodes", "2", "--json",
+                     "--set", "environment.vec_env=subproc", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("episodes", "mean_reward", "std_reward", "mean_length_s", "goals_per_episode", "touch_rate"):
@@ -156,10 +173,18 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path):
+def shm_files() -> set[str]:
+    return set(os.listdir("/dev/shm"))
+
+
+@pytest.mark.parametrize("vec_env", [["--set", "environment.selfplay.matches.1v1=2"],
+                                     ["--set", "environment.vec_env=subproc", "--num-envs", "2"]],
+                         ids=["selfplay", "subproc"])
+def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000", "--num-envs", "2",
-           "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN)]
+    shm_before = shm_files()
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000",
+           "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN), *vec_env]
     # A new session, signalled as a group: what a terminal does on Ctrl-C (workers get SIGINT too).
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -178,6 +203,43 @@ def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path):
     assert "--resume ck/model_interrupted.zip" in out
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"worker processes left behind: {alive}"
+    assert shm_files() == shm_before
+
+
+def test_training_survives_a_killed_worker_and_cleans_up(tmp_path):
+    """kill -9 of a self-play worker mid-run: a warning, a fresh worker, and the run finishes normally."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    shm_before = shm_files()
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "2048", "--checkpoint-dir", "ck",
+           "--log-dir", "logs", *set_args(FAST_TRAIN), "--set", "environment.selfplay.matches.1v1=2",
+           "--set", "training.n_steps=32"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "training never saved its first checkpoint"
+        time.sleep(0.1)
+    children = _descendants(proc.pid)  # the 2 workers and multiprocessing's resource tracker
+    workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    workers[0].kill()
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-3000:]
+    assert "died with exit code -9; restarting it" in err
+    assert (tmp_path / "ck" / "model_final.zip").is_file() and (tmp_path / "ck" / "vecnormalize_final.pkl").is_file()
+    from stable_baselines3 import PPO
+
+    assert PPO.load(tmp_path / "ck" / "model_final.zip", device="cpu").num_timesteps == 2048
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"processes left behind: {alive}"
+    assert shm_files() == shm_before
+
+
+def test_num_envs_flag_in_selfplay_mode_exits_2_with_the_fix(tmp_path):
+    result = run_cli("train_sb3.py", "--num-envs", "4", "--checkpoint-dir", "ck", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "environment.selfplay" in result.stderr and "vec_env=subproc" in result.stderr
+    assert not (tmp_path / "ck").exists()
 
 
 def test_evaluate_renders_episodes_to_gif(trained):

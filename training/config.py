@@ -66,8 +66,18 @@ _POS_INT = Field("int", low=1)
 _UNIT = Field("float", low=0.0, high=1.0)
 _NONNEG = Field("float", low=0.0)
 
+VEC_ENVS = ("selfplay", "subproc")
+#: Team sizes a self-play match may have, as named under ``environment.selfplay.matches``.
+MATCH_SIZES = {"1v1": 1, "2v2": 2, "3v3": 3}
+
 SCHEMA: dict[str, dict[str, Any]] = {
     "environment": {
+        "vec_env": Field("str", choices=VEC_ENVS),
+        "selfplay": {
+            "matches": {name: Field("int", low=0) for name in MATCH_SIZES},
+            "num_workers": Field("int", low=0),
+            "max_worker_restarts": Field("int", low=0),
+        },
         "blue_size": Field("int", low=1, high=3),
         "orange_size": Field("int", low=0, high=3),
         "opponent_policy": Field("str", choices=OPPONENT_POLICIES),
@@ -102,6 +112,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "activation": Field("str", choices=ACTIVATIONS),
         "device": Field("str", choices=DEVICES),
         "torch_threads": Field("int", low=0),
+        "update_threads": Field("int", low=0),
         "seed": Field("int", low=0),
     },
     "normalize": {
@@ -207,6 +218,19 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
                 f"config key 'environment.{side}' ({env[side]}) is larger than 'environment.obs_zero_padding' "
                 f"({env['obs_zero_padding']}); raise obs_zero_padding to at least {env[side]}."
             )
+    if env["vec_env"] == "selfplay":
+        matches = env["selfplay"]["matches"]
+        if sum(matches.values()) == 0:
+            raise ConfigError(
+                "config section 'environment.selfplay.matches': every count is 0; run at least one match "
+                "(e.g. --set environment.selfplay.matches.1v1=16) or use environment.vec_env=subproc."
+            )
+        for name, count in matches.items():
+            if count and MATCH_SIZES[name] > env["obs_zero_padding"]:
+                raise ConfigError(
+                    f"config key 'environment.selfplay.matches.{name}' ({count}) needs "
+                    f"'environment.obs_zero_padding' >= {MATCH_SIZES[name]} (it is {env['obs_zero_padding']})."
+                )
     if train["final_learning_rate"] > train["learning_rate"]:
         raise ConfigError("config key 'training.final_learning_rate' must be <= 'training.learning_rate'.")
     if not any(weight != 0 for weight in cfg["rewards"].values()):

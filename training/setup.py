@@ -11,7 +11,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from envs.vec_env import make_local_vec_env, make_subproc_vec_env
+from callbacks.torch_threads import UpdateThreadsCallback
+from envs.selfplay_vec_env import make_selfplay_vec_env
+from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
 
 ACTIVATIONS = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "leaky_relu": th.nn.LeakyReLU}
 #: Offset added to the base seed for the evaluation env, so it never replays a training worker's episodes.
@@ -22,6 +24,12 @@ def set_torch_threads(threads: int) -> None:
     """Limit torch's intra-op threads in the trainer (0 keeps torch's default of one per core)."""
     if threads > 0:
         th.set_num_threads(threads)
+
+
+def make_threads_callback(train_cfg: dict[str, Any]) -> UpdateThreadsCallback:
+    """Torch threads for collection (``torch_threads``) and for the update (``update_threads``, 0 = all cores)."""
+    collect = train_cfg["torch_threads"] or th.get_num_threads()
+    return UpdateThreadsCallback(collect, train_cfg["update_threads"] or available_cores())
 
 
 def resolve_device(requested: str) -> th.device:
@@ -49,10 +57,19 @@ def ent_schedule(train_cfg: dict[str, Any]) -> LinearSchedule:
     return LinearSchedule(train_cfg["ent_coef"], train_cfg["final_ent_coef"], 1.0)
 
 
+def make_vec_env(cfg: dict[str, Any], num_envs: int, seed: int) -> VecEnv:
+    """The configured vec env: ``SelfPlayVecEnv`` (``environment.vec_env: selfplay``; ``num_envs`` is its car
+    count, see ``resolve_num_envs``) or ``SubprocVecEnv`` with ``num_envs`` processes."""
+    env_cfg = cfg["environment"]
+    if env_cfg["vec_env"] == "selfplay":
+        return make_selfplay_vec_env(env_cfg, cfg["rewards"], seed)
+    return make_subproc_vec_env(env_cfg, cfg["rewards"], num_envs, seed)
+
+
 def make_training_env(cfg: dict[str, Any], num_envs: int, seed: int,
                       normalizer_path: Optional[Path] = None) -> VecNormalize:
-    """``SubprocVecEnv`` -> ``VecMonitor`` -> ``VecNormalize`` (new, or loaded from ``normalizer_path``)."""
-    venv: VecEnv = VecMonitor(make_subproc_vec_env(cfg["environment"], cfg["rewards"], num_envs, seed))
+    """vec env (:func:`make_vec_env`) -> ``VecMonitor`` -> ``VecNormalize`` (new, or loaded from ``normalizer_path``)."""
+    venv: VecEnv = VecMonitor(make_vec_env(cfg, num_envs, seed))
     norm = cfg["normalize"]
     if normalizer_path is not None:
         vec_norm = load_normalizer(normalizer_path, venv)
@@ -67,9 +84,10 @@ def make_training_env(cfg: dict[str, Any], num_envs: int, seed: int,
 def make_eval_env(cfg: dict[str, Any], seed: int) -> VecNormalize:
     """One in-process env whose normalizer is frozen (``training=False``) and leaves rewards raw.
 
-    Its statistics are copied from the training normalizer before each evaluation.
+    Its statistics are copied from the training normalizer before each evaluation. In self-play mode the
+    learning car plays against do-nothing cars (:func:`envs.vec_env.eval_env_config`).
     """
-    venv = VecMonitor(make_local_vec_env(cfg["environment"], cfg["rewards"], seed + EVAL_SEED_OFFSET))
+    venv = VecMonitor(make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], seed + EVAL_SEED_OFFSET))
     norm = cfg["normalize"]
     return VecNormalize(venv, training=False, norm_obs=norm["norm_obs"], norm_reward=False,
                         clip_obs=norm["clip_obs"], clip_reward=norm["clip_reward"], gamma=cfg["training"]["gamma"])

@@ -1,0 +1,307 @@
+"""Self-play vec env: every car of every match is one SB3 env slot, matches run in a few worker processes.
+
+SB3 has no RLGym v2 adapter for self-play (rlgym-tools v2 dropped ``SB3MultipleInstanceEnv``), and its
+``SubprocVecEnv`` moves one car per process per pipe round trip. :class:`SelfPlayVecEnv` is an SB3 ``VecEnv``:
+
+* ``num_envs`` = the number of cars in all configured matches (``environment.selfplay.matches``); both teams
+  act with the learning policy and every car's experience is a sample;
+* the matches are spread over ``num_workers`` processes (:func:`envs.selfplay_worker.plan_workers`), each
+  stepping its matches in turn; observations, actions, rewards and flags go through shared memory
+  (:class:`envs.selfplay_worker.SharedArrays`), the pipes carry one tiny command and answer per worker;
+* per-slot semantics are SB3's: a goal ends the match for all its cars (``done``, no bootstrap), a time limit
+  or no-touch timeout truncates it (``done`` with ``info["TimeLimit.truncated"]``), every ended slot carries
+  ``info["terminal_observation"]``, and the match is reset in the same step;
+* ``info["reward_parts"]`` / ``"touched"`` / ``"goal"`` per slot, as :class:`envs.rocket_league_env.RocketLeagueEnv`
+  gives them, so ``VecMonitor``, ``VecNormalize`` and the callbacks work unchanged;
+* a worker that dies (crash, kill -9) is restarted with fresh matches and a warning: its slots end their
+  episode in that step as truncated (terminal observation = the last one the policy saw, reward 0,
+  ``info["worker_restarted"]``). Training goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+from rlgym.api import StateMutator
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from envs.components import build_match, selfplay_team_sizes
+from envs.selfplay_worker import SharedArrays, WorkerPlan, plan_workers, worker_main
+from envs.vec_env import available_cores, single_threaded_children
+
+#: Seconds a worker may take to start (spawn, imports, building its matches) before the run stops.
+START_TIMEOUT_S = 300.0
+#: Seconds ``close`` waits for a worker to exit before terminating it.
+CLOSE_TIMEOUT_S = 10.0
+
+
+class WorkerError(RuntimeError):
+    """A worker raised an exception (its traceback is in the message) or could not start."""
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    generation: int
+
+
+def probe_spaces(env_cfg: dict[str, Any], reward_weights: dict[str, float]) -> tuple[gym.spaces.Box, gym.spaces.Discrete,
+                                                                                     tuple[str, ...]]:
+    """Observation space, action space and reward-part names of the configured match, from a throwaway 1v1.
+
+    Every team size gives the same observation size (the obs builders pad to ``obs_zero_padding`` cars).
+    """
+    match, reward_fn = build_match(env_cfg, reward_weights, team_sizes=(1, 1))
+    try:
+        obs = match.reset()
+        size = next(iter(obs.values())).shape[0]
+        n_actions = len(match.action_parser.parser._lookup_table)
+    finally:
+        match.close()
+    return (gym.spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32), gym.spaces.Discrete(n_actions),
+            reward_fn.names)
+
+
+class SelfPlayVecEnv(VecEnv):
+    """All cars of ``environment.selfplay.matches`` as SB3 env slots (module docstring).
+
+    :param env_cfg: the config's ``environment`` section (``selfplay.matches`` sets the matches).
+    :param reward_weights: the config's ``rewards`` section.
+    :param seed: base seed; match ``i`` is seeded from (seed, i), independent of how matches are spread.
+    :param num_workers: worker processes; 0 = one per CPU core (never more than matches).
+    :param max_restarts: dead workers restarted in this env's life; the next death raises ``WorkerError``.
+    :param state_mutator: a picklable mutator replacing the configured ones after the team-size one (tests use
+        it to force goals).
+    """
+
+    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int,
+                 num_workers: int = 0, max_restarts: int = 10, state_mutator: Optional[StateMutator] = None):
+        team_sizes = selfplay_team_sizes(env_cfg)
+        observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
+        super().__init__(2 * sum(team_sizes), observation_space, action_space)
+        self.env_cfg, self.reward_weights, self.state_mutator = env_cfg, reward_weights, state_mutator
+        self.team_sizes = team_sizes
+        self.plans: list[WorkerPlan] = plan_workers(team_sizes, num_workers or available_cores())
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.closed = False
+        self.waiting = False
+        self._seed = seed
+        self._ctx = mp.get_context("spawn")
+        self._arrays = SharedArrays(self._ctx, self.num_envs, observation_space.shape[0], len(self.part_names))
+        self._last_obs = np.zeros((self.num_envs, observation_space.shape[0]), dtype=np.float32)
+        self._workers: list[Optional[_Worker]] = [None] * len(self.plans)
+        self._restarted: list[int] = []  # workers restarted during the current step
+        try:
+            for index in range(len(self.plans)):
+                self._start(index, generation=0)
+            for index in range(len(self.plans)):
+                self._wait_ready(index)
+        except BaseException:
+            self.close()
+            raise
+        self._last_obs[:] = self._arrays.obs
+
+    # ----------------------------------------------------------------------------------------- workers
+    def _start(self, index: int, generation: int) -> None:
+        parent_conn, child_conn = self._ctx.Pipe()
+        args = (child_conn, self._arrays, self.plans[index], self.env_cfg, self.reward_weights, self._seed, generation,
+                self.state_mutator)
+        with single_threaded_children():
+            process = self._ctx.Process(target=worker_main, args=args, daemon=True,
+                                        name=f"selfplay-worker-{index}")
+            process.start()
+        child_conn.close()  # so that the worker's death shows up as EOF on parent_conn
+        self._workers[index] = _Worker(process, parent_conn, generation)
+
+    def _wait_ready(self, index: int) -> dict[str, Any]:
+        worker = self._workers[index]
+        if not worker.conn.poll(START_TIMEOUT_S):
+            raise WorkerError(f"self-play worker {index} did not start within {START_TIMEOUT_S:g} s.")
+        try:
+            status, payload = worker.conn.recv()
+        except EOFError:
+            raise WorkerError(f"self-play worker {index} died while starting (exit code "
+                              f"{worker.process.exitcode}).") from None
+        if status != "ready":
+            raise WorkerError(f"self-play worker {index} failed while starting:\n{payload}")
+        return payload
+
+    def _send(self, index: int, command: str, arg: Any = None) -> bool:
+        """Send a command; False when the worker is dead."""
+        try:
+            self._workers[index].conn.send((command, arg))
+            return True
+        except OSError:  # BrokenPipeError / ConnectionResetError: the worker is gone
+            return False
+
+    def _receive(self, index: int) -> Any:
+        """The worker's answer; None when it died. :raises WorkerError: the worker raised an exception."""
+        try:
+            status, payload = self._workers[index].conn.recv()
+        except (EOFError, OSError):
+            return None
+        if status == "error":
+            raise WorkerError(f"self-play worker {index} raised an exception:\n{payload}")
+        return status, payload
+
+    def _restart(self, index: int) -> None:
+        """Replace a dead worker by a new one with fresh matches (next seed generation)."""
+        old = self._workers[index]
+        old.process.join(timeout=CLOSE_TIMEOUT_S)
+        old.conn.close()
+        self.restarts += 1
+        if self.restarts > self.max_restarts:
+            raise WorkerError(
+                f"self-play worker {index} died (exit code {old.process.exitcode}) after {self.max_restarts} "
+                "restarts in this run; stopping. Raise environment.selfplay.max_worker_restarts to go on anyway."
+            )
+        plan = self.plans[index]
+        warnings.warn(
+            f"self-play worker {index} (pid {old.process.pid}) died with exit code {old.process.exitcode}; "
+            f"restarting it with fresh matches ({len(plan.matches)} match(es), slots {plan.slots.start}-"
+            f"{plan.slots.stop - 1} end their episode as truncated). Restart {self.restarts} of at most "
+            f"{self.max_restarts}.", RuntimeWarning, stacklevel=3)
+        self._start(index, old.generation + 1)
+        self._wait_ready(index)
+        self._restarted.append(index)
+
+    def _exchange(self, command: str, arg: Any = None) -> None:
+        """Send ``command`` to every worker, wait for every answer, restart the ones that died."""
+        sent = [self._send(index, command, arg) for index in range(len(self._workers))]
+        for index, ok in enumerate(sent):
+            if not ok or self._receive(index) is None:
+                self._restart(index)
+
+    # ------------------------------------------------------------------------------------ VecEnv API
+    def reset(self) -> VecEnvObs:
+        """Reset every match. Seeds given by ``seed()`` (SB3 calls it with the model's seed) apply here."""
+        if self._seeds[0] is not None:
+            self._seed = int(self._seeds[0])
+        self._exchange("reset", self._seed)
+        self._restarted.clear()
+        self._reset_seeds()
+        self._last_obs = self._arrays.obs.copy()
+        return self._last_obs.copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._arrays.actions[:] = np.asarray(actions).reshape(self.num_envs)
+        self._restarted.clear()
+        self._sent = [self._send(index, "step") for index in range(len(self._workers))]
+        self.waiting = True
+
+    def step_wait(self) -> VecEnvStepReturn:
+        for index, ok in enumerate(self._sent):
+            if not ok or self._receive(index) is None:
+                self._restart(index)
+        self.waiting = False
+        a = self._arrays
+        for index in self._restarted:  # the lost step ends those slots' episodes as truncated
+            slots = self.plans[index].slots
+            a.terminal_obs[slots] = self._last_obs[slots]
+            a.rewards[slots] = 0.0
+            a.parts[slots] = 0.0
+            a.terminated[slots] = False
+            a.truncated[slots] = True
+            a.touched[slots] = False
+            a.goal[slots] = 0
+        obs = a.obs.copy()
+        rewards = a.rewards.copy()
+        terminated, truncated = a.terminated.copy(), a.truncated.copy()
+        dones = terminated | truncated
+        names = self.part_names
+        infos: list[dict[str, Any]] = [
+            {"reward_parts": dict(zip(names, parts)), "touched": touched, "goal": goal}
+            for parts, touched, goal in zip(a.parts.tolist(), a.touched.tolist(), a.goal.tolist())
+        ]
+        for slot in np.flatnonzero(dones):
+            infos[slot]["terminal_observation"] = a.terminal_obs[slot].copy()
+            infos[slot]["TimeLimit.truncated"] = bool(truncated[slot])
+        for index in self._restarted:
+            for slot in range(self.plans[index].slots.start, self.plans[index].slots.stop):
+                infos[slot]["worker_restarted"] = True
+        self._last_obs = obs
+        return obs.copy(), rewards, dones, infos
+
+    def close(self) -> None:
+        """End every worker: ask politely, wait ``CLOSE_TIMEOUT_S``, then terminate. Safe to call twice,
+        and after a step cut short by Ctrl-C (unread answers are dropped with the pipes)."""
+        if self.closed:
+            return
+        self.closed = True
+        workers = [w for w in self._workers if w is not None]
+        for worker in workers:
+            try:
+                worker.conn.send(("close", None))
+            except OSError:
+                pass
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        for worker in workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=CLOSE_TIMEOUT_S)
+                if worker.process.is_alive():
+                    worker.process.kill()
+                    worker.process.join()
+            worker.conn.close()
+        self.waiting = False
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the current worker processes (tests, debugging)."""
+        return [w.process.pid for w in self._workers if w is not None]
+
+    def process_info(self) -> list[dict[str, Any]]:
+        """Per worker: pid, ``OMP_NUM_THREADS`` and torch threads inside it."""
+        infos = []
+        for index in range(len(self._workers)):
+            if not self._send(index, "info"):
+                raise WorkerError(f"self-play worker {index} is not running.")
+            answer = self._receive(index)
+            if answer is None:
+                raise WorkerError(f"self-play worker {index} died.")
+            infos.append(answer[1])
+        return infos
+
+    def _slot_owner(self, indices: VecEnvIndices) -> list[int]:
+        owners = []
+        for slot in self._get_indices(indices):
+            owners.append(next(i for i, plan in enumerate(self.plans) if plan.slots.start <= slot < plan.slots.stop))
+        return owners
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
+                   **method_kwargs: Any) -> list[Any]:
+        """Only ``process_info`` (of the worker running each slot): the slots are cars, not env objects."""
+        if method_name != "process_info":
+            raise AttributeError(f"SelfPlayVecEnv slots are cars inside worker processes, not env objects; "
+                                 f"env_method('{method_name}') is not available (only 'process_info').")
+        per_worker = self.process_info()
+        return [per_worker[owner] for owner in self._slot_owner(indices)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """``render_mode`` (None) only, for the same reason as :meth:`env_method`."""
+        if attr_name != "render_mode":
+            raise AttributeError(f"SelfPlayVecEnv slots have no attribute '{attr_name}' to read.")
+        return [None for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise AttributeError(f"SelfPlayVecEnv slots have no attribute '{attr_name}' to set.")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+
+def make_selfplay_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int) -> SelfPlayVecEnv:
+    """The self-play vec env sized by the config's ``environment.selfplay`` section."""
+    selfplay = env_cfg["selfplay"]
+    return SelfPlayVecEnv(env_cfg, reward_weights, seed, selfplay["num_workers"], selfplay["max_worker_restarts"])
+
+
+__all__ = ["SelfPlayVecEnv", "WorkerError", "make_selfplay_vec_env", "probe_spaces"]

@@ -1,0 +1,282 @@
+"""Worker side of :class:`envs.selfplay_vec_env.SelfPlayVecEnv`: one process stepping several self-play matches.
+
+The trainer and its workers share one set of per-slot arrays (:class:`SharedArrays`, allocated by the
+trainer in shared memory). Each worker owns a contiguous range of slots (the cars of its matches): on a
+``"step"`` command it reads those slots' actions, steps each of its matches, writes observations, rewards,
+reward parts and episode flags into the same slots and answers with one tiny pipe message. So a vec step costs
+one small message per worker in each direction instead of one pickled ``(obs, reward, done, info)`` per env
+(SB3's ``SubprocVecEnv``).
+
+Slot layout of a match with ``n`` cars per team: ``blue-0 .. blue-(n-1)``, then ``orange-0 .. orange-(n-1)``.
+Each car sees the match from its own side (rlgym's obs builders mirror the field for orange).
+
+Seeds: match ``i`` of a run seeded ``s`` draws from ``SeedSequence([s, i, generation])`` (``generation`` counts
+restarts of its worker), so a match plays the same way whichever worker runs it and how many matches that
+worker has. rlgym's mutators draw from the process-global ``random`` / ``np.random``; each match keeps its own
+state of both and installs it around its resets.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+#: Per-slot arrays: name -> (dtype, True when there is one row of ``obs_size`` / ``n_parts`` values per slot).
+ARRAY_FIELDS: dict[str, tuple[Any, Optional[str]]] = {
+    "obs": (np.float32, "obs_size"),           # observation after the step (after the reset if the match ended)
+    "terminal_obs": (np.float32, "obs_size"),  # last observation of an ended episode (valid where done)
+    "actions": (np.int64, None),               # lookup-table index chosen by the policy
+    "rewards": (np.float32, None),
+    "parts": (np.float32, "n_parts"),          # weighted reward parts, in ``part_names`` order
+    "terminated": (np.bool_, None),            # a goal ended the match
+    "truncated": (np.bool_, None),             # time limit / no-touch timeout ended it (and no goal)
+    "touched": (np.bool_, None),               # the car touched the ball during the step
+    "goal": (np.int8, None),                   # +1 its team scored this step, -1 conceded, 0 no goal
+}
+
+
+class SharedArrays:
+    """Per-slot numpy arrays backed by ``multiprocessing`` shared memory (``RawArray``).
+
+    The trainer allocates them; they are handed to each worker when it starts (``spawn`` duplicates the
+    file descriptor). The backing file is unlinked as soon as it is created, so nothing is ever left in
+    ``/dev/shm``, whatever way the processes end.
+
+    Shapes: ``obs`` / ``terminal_obs`` ``[n_slots, obs_size]``, ``parts`` ``[n_slots, n_parts]``, the others
+    ``[n_slots]``.
+    """
+
+    def __init__(self, ctx: Any, n_slots: int, obs_size: int, n_parts: int):
+        self.sizes = {"n_slots": n_slots, "obs_size": obs_size, "n_parts": n_parts}
+        self._raw = {}
+        for name, (dtype, width) in ARRAY_FIELDS.items():
+            count = n_slots * (self.sizes[width] if width else 1)
+            self._raw[name] = ctx.RawArray(ctypes.c_uint8, max(1, count * np.dtype(dtype).itemsize))
+        self._map()
+
+    def _map(self) -> None:
+        n_slots = self.sizes["n_slots"]
+        for name, (dtype, width) in ARRAY_FIELDS.items():
+            shape = (n_slots, self.sizes[width]) if width else (n_slots,)
+            count = int(np.prod(shape))
+            view = np.frombuffer(self._raw[name], dtype=np.uint8)[: count * np.dtype(dtype).itemsize]
+            setattr(self, name, view.view(dtype).reshape(shape))
+
+    def __getstate__(self) -> dict:
+        return {"sizes": self.sizes, "_raw": self._raw}
+
+    def __setstate__(self, state: dict) -> None:
+        self.sizes, self._raw = state["sizes"], state["_raw"]
+        self._map()
+
+    # Attributes set by _map (for type checkers and readers).
+    obs: np.ndarray
+    terminal_obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    parts: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    touched: np.ndarray
+    goal: np.ndarray
+
+
+@dataclass(frozen=True)
+class MatchPlan:
+    """One match: ``index`` in the run (seeds depend on it), cars per team, and the slot of its first car."""
+
+    index: int
+    team_size: int
+    first_slot: int
+
+    @property
+    def stop_slot(self) -> int:
+        return self.first_slot + 2 * self.team_size
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """The matches one worker runs; their slots are contiguous."""
+
+    matches: tuple[MatchPlan, ...]
+
+    @property
+    def slots(self) -> slice:
+        return slice(self.matches[0].first_slot, self.matches[-1].stop_slot)
+
+
+def plan_workers(team_sizes: Sequence[int], num_workers: int) -> list[WorkerPlan]:
+    """Split the matches, in order, into ``min(num_workers, matches)`` contiguous groups of about equal car count.
+
+    :param team_sizes: cars per team of each match (slot order).
+    """
+    n_workers = max(1, min(num_workers, len(team_sizes)))
+    total_cars = 2 * sum(team_sizes)
+    plans: list[WorkerPlan] = []
+    current: list[MatchPlan] = []
+    slot = 0
+    for index, size in enumerate(team_sizes):
+        current.append(MatchPlan(index, size, slot))
+        slot += 2 * size
+        workers_left = n_workers - len(plans) - 1
+        matches_left = len(team_sizes) - index - 1
+        share_reached = slot >= total_cars * (len(plans) + 1) / n_workers
+        if workers_left > 0 and (share_reached or matches_left == workers_left):
+            plans.append(WorkerPlan(tuple(current)))
+            current = []
+    plans.append(WorkerPlan(tuple(current)))
+    return plans
+
+
+def match_seed(seed: int, index: int, generation: int) -> int:
+    """32-bit seed of match ``index`` in a run seeded ``seed``, after ``generation`` restarts of its worker."""
+    return int(np.random.SeedSequence([seed, index, generation]).generate_state(1)[0])
+
+
+class _Match:
+    """One RLGym match and where its cars live in the shared arrays."""
+
+    def __init__(self, plan: MatchPlan, env_cfg: dict[str, Any], reward_weights: dict[str, float],
+                 state_mutator: Any = None):
+        from envs.components import build_match
+
+        self.plan = plan
+        self.env, self.reward_fn = build_match(env_cfg, reward_weights, state_mutator,
+                                               team_sizes=(plan.team_size,) * 2)
+        self.agents: list[str] = []
+        self._py_state: Any = None
+        self._np_state: Any = None
+
+    def seed(self, seed: int) -> None:
+        self._py_state = random.Random(seed).getstate()
+        self._np_state = np.random.RandomState(seed).get_state()
+
+    def reset(self) -> dict[str, np.ndarray]:
+        """Reset with this match's own random state installed in ``random`` / ``np.random``."""
+        random.setstate(self._py_state)
+        np.random.set_state(self._np_state)
+        obs = self.env.reset()
+        self._py_state = random.getstate()
+        self._np_state = np.random.get_state()
+        cars = self.env.state.cars
+        self.agents = sorted(obs, key=lambda agent: (cars[agent].team_num, agent))
+        return obs
+
+
+class MatchGroup:
+    """The matches of one worker, reading actions from and writing results to the shared arrays."""
+
+    def __init__(self, plan: WorkerPlan, arrays: SharedArrays, env_cfg: dict[str, Any],
+                 reward_weights: dict[str, float], state_mutator: Any = None):
+        self.arrays = arrays
+        self.matches = [_Match(match_plan, env_cfg, reward_weights, state_mutator) for match_plan in plan.matches]
+        self.part_names = self.matches[0].reward_fn.names
+
+    def reset(self, seed: int, generation: int) -> None:
+        """Reseed every match from (``seed``, its index, ``generation``), reset it, write its observations."""
+        for match in self.matches:
+            match.seed(match_seed(seed, match.plan.index, generation))
+            self._write_obs(match, match.reset(), self.arrays.obs)
+
+    def step(self) -> None:
+        """One decision of every car; a match that ends is reset at once (its last obs go to ``terminal_obs``)."""
+        a = self.arrays
+        for match in self.matches:
+            first = match.plan.first_slot
+            actions = {agent: a.actions[first + i: first + i + 1] for i, agent in enumerate(match.agents)}
+            obs, rewards, terminated, truncated = match.env.step(actions)
+            state = match.env.state
+            parts = match.reward_fn.last_parts
+            scorer = state.scoring_team if state.goal_scored else None
+            for i, agent in enumerate(match.agents):
+                slot = first + i
+                a.rewards[slot] = rewards[agent]
+                a.parts[slot] = [parts[agent][name] for name in self.part_names]
+                car = state.cars[agent]
+                a.touched[slot] = car.ball_touches > 0
+                a.goal[slot] = 0 if scorer is None else (1 if scorer == car.team_num else -1)
+            self._write_obs(match, obs, a.obs)
+            slots = slice(first, match.plan.stop_slot)
+            ended_by_goal = any(terminated.values())
+            a.terminated[slots] = ended_by_goal
+            a.truncated[slots] = any(truncated.values()) and not ended_by_goal
+            if a.terminated[first] or a.truncated[first]:
+                a.terminal_obs[slots] = a.obs[slots]
+                self._write_obs(match, match.reset(), a.obs)
+
+    @staticmethod
+    def _write_obs(match: _Match, obs: dict[str, np.ndarray], out: np.ndarray) -> None:
+        first = match.plan.first_slot
+        for i, agent in enumerate(match.agents):
+            out[first + i] = obs[agent]
+
+    def close(self) -> None:
+        for match in self.matches:
+            match.env.close()
+
+
+def process_info() -> dict[str, Any]:
+    """Where this worker runs: pid and thread limits (shown in the trainer's banner, checked by the tests)."""
+    torch = sys.modules.get("torch")
+    return {
+        "pid": os.getpid(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+    }
+
+
+def worker_main(conn: Any, arrays: SharedArrays, plan: WorkerPlan, env_cfg: dict[str, Any],
+                reward_weights: dict[str, float], seed: int, generation: int, state_mutator: Any = None) -> None:
+    """Process entry point. Protocol (pickled tuples on ``conn``), every command answered once:
+
+    * at start: build the matches, reset them with ``seed`` -> ``("ready", process_info)``
+    * ``("step", None)`` -> ``("ok", None)`` once every match stepped (results in the shared arrays)
+    * ``("reset", seed)`` -> ``("ok", None)`` (matches reseeded, generation 0)
+    * ``("info", None)`` -> ``("ok", process_info)``
+    * ``("close", None)`` -> the process exits
+    * any exception -> ``("error", traceback text)`` and the process exits.
+
+    SIGINT is ignored: Ctrl-C reaches only the trainer, which saves and then closes its workers.
+    """
+    from envs.vec_env import limit_threads_in_this_process
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads_in_this_process()
+    group: Optional[MatchGroup] = None
+    try:
+        group = MatchGroup(plan, arrays, env_cfg, reward_weights, state_mutator)
+        group.reset(seed, generation)
+        conn.send(("ready", process_info()))
+        while True:
+            command, arg = conn.recv()
+            if command == "step":
+                group.step()
+                conn.send(("ok", None))
+            elif command == "reset":
+                group.reset(arg, 0)
+                conn.send(("ok", None))
+            elif command == "info":
+                conn.send(("ok", process_info()))
+            elif command == "close":
+                break
+            else:
+                raise ValueError(f"unknown command {command!r}")
+    except EOFError:  # the trainer is gone: nothing to answer
+        pass
+    except BaseException:
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except OSError:
+            pass
+    finally:
+        if group is not None:
+            group.close()
+        conn.close()
