@@ -1,7 +1,7 @@
 """Measure training throughput on this machine, from raw RocketSim to end-to-end PPO, in one run.
 
     python -m bench.throughput                          # defaults from ./config.yaml, ~5 s per stage
-    python -m bench.throughput --seconds 10 --set environment.num_envs=4
+    python -m bench.throughput --seconds 10 --set environment.selfplay.matches.1v1=8
     python -m bench.throughput --json --profile         # + breakdown of one iteration; JSON on the last line
 
 Stages (agent-steps/s = decisions of one car per second; one decision = ``tick_skip`` physics ticks):
@@ -39,7 +39,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                                      description="Throughput benchmark: raw RocketSim -> env -> vec env -> PPO.")
     parser.add_argument("--config", default=None, help="config file merged over ./config.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config value by dotted path, e.g. --set environment.num_envs=4 (repeatable)")
+                        help="override any config value by dotted path, e.g. --set environment.selfplay.matches.2v2=4 "
+                             "(repeatable)")
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
                         help=f"wall seconds measured per stage (default {DEFAULT_SECONDS:g})")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")

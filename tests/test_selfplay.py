@@ -18,6 +18,7 @@ from rlgym.rocket_league.obs_builders import DefaultObs
 from rlgym.rocket_league.sim import RocketSimEngine
 
 from envs.components import build_match, selfplay_team_sizes
+from envs.obs import FastDefaultObs
 from envs.selfplay_vec_env import SelfPlayVecEnv, WorkerError, probe_spaces
 from envs.selfplay_worker import MatchGroup, SharedArrays, WorkerPlan, plan_workers
 from tests.helpers import BallIntoOrangeGoalMutator, fast_config
@@ -251,4 +252,23 @@ def test_idle_action_index_is_all_zero_controls():
     cfg = selfplay_config("1v1=1")
     match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(1, 1))
     assert not match.action_parser.parser._lookup_table[IDLE].any()
+    match.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_fast_default_obs_equals_rlgyms_default_obs(size):
+    cfg = selfplay_config("1v1=1")
+    match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(size, size))
+    assert isinstance(match.obs_builder, FastDefaultObs)
+    reference = DefaultObs(zero_padding=cfg["environment"]["obs_zero_padding"])
+    random.seed(size)
+    match.reset()
+    rng = np.random.default_rng(size)
+    for _ in range(100):
+        obs, _, terminated, truncated = match.step({a: rng.integers(90, size=1) for a in match.agents})
+        expected = reference.build_obs(list(match.agents), match.state, {})
+        for agent in match.agents:
+            np.testing.assert_array_equal(obs[agent], expected[agent].astype(np.float32))
+        if any(terminated.values()) or any(truncated.values()):
+            match.reset()
     match.close()

@@ -235,6 +235,27 @@ def test_training_survives_a_killed_worker_and_cleans_up(tmp_path):
     assert shm_files() == shm_before
 
 
+def test_killed_trainer_leaves_no_worker_and_no_shared_memory(tmp_path):
+    """kill -9 of the trainer itself (no chance to clean up): its workers see the closed pipe and exit."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    shm_before = shm_files()
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000", "--checkpoint-dir", "ck",
+           "--log-dir", "logs", *set_args(FAST_TRAIN), "--set", "environment.selfplay.matches.1v1=2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "training never saved its first checkpoint"
+        time.sleep(0.1)
+    children = _descendants(proc.pid)
+    assert len([p for p in children if "spawn_main" in " ".join(p.cmdline())]) == 2
+    proc.kill()
+    proc.wait(timeout=10)
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"processes left behind: {alive}"
+    assert shm_files() == shm_before
+
+
 def test_num_envs_flag_in_selfplay_mode_exits_2_with_the_fix(tmp_path):
     result = run_cli("train_sb3.py", "--num-envs", "4", "--checkpoint-dir", "ck", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
