@@ -154,6 +154,16 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
     print("\n".join(lines), flush=True)
 
 
+def keep_saving_on_ctrl_c() -> None:
+    """From here on, Ctrl-C only prints a notice: a second Ctrl-C, or a SIGINT sent both to us and to our process
+    group (``timeout -s INT`` does that), must not cut the save of the interrupted pair short."""
+
+    def notice(signum: int, frame: Any) -> None:
+        print("\nSaving the model, please wait (Ctrl-C is ignored until it is saved).", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, notice)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     # Ctrl-C / SIGINT always means "save and stop", even when a shell started us with SIGINT ignored.
@@ -215,12 +225,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             model.learn(total_timesteps=total - model.num_timesteps, callback=CallbackList(callbacks),
                         log_interval=cfg["logging"]["log_interval"], reset_num_timesteps=False)
         except KeyboardInterrupt:
+            keep_saving_on_ctrl_c()
             paths = named_paths(checkpoint_dir, "interrupted")
             save_pair(model, model.get_vec_normalize_env(), *paths)
             print(f"\nInterrupted at {model.num_timesteps:,} steps. Saved {paths[0]} + {paths[1].name}.\n"
                   f"Resume with: python train_sb3.py --resume {paths[0]}", flush=True)
             return EXIT_INTERRUPTED
         except BaseException:
+            keep_saving_on_ctrl_c()
             paths = named_paths(checkpoint_dir, "interrupted")
             save_pair(model, model.get_vec_normalize_env(), *paths)
             print(f"\nTraining failed at {model.num_timesteps:,} steps; saved {paths[0]} + {paths[1].name} first.",

@@ -177,10 +177,11 @@ def shm_files() -> set[str]:
     return set(os.listdir("/dev/shm"))
 
 
-@pytest.mark.parametrize("vec_env", [["--set", "environment.selfplay.matches.1v1=2"],
-                                     ["--set", "environment.vec_env=subproc", "--num-envs", "2"]],
-                         ids=["selfplay", "subproc"])
-def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env):
+@pytest.mark.parametrize("vec_env, presses", [(["--set", "environment.selfplay.matches.1v1=2"], 1),
+                                              (["--set", "environment.vec_env=subproc", "--num-envs", "2"], 1),
+                                              (["--set", "environment.selfplay.matches.1v1=2"], 3)],
+                         ids=["selfplay", "subproc", "selfplay-ctrl-c-pressed-3-times"])
+def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env, presses):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     shm_before = shm_files()
     cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000",
@@ -195,7 +196,9 @@ def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env):
         time.sleep(0.2)
     children = _descendants(proc.pid)
     assert len(children) >= 2
-    os.killpg(proc.pid, signal.SIGINT)
+    for _ in range(presses):  # more presses land while the interrupted pair is being saved
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.05)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     assert (tmp_path / "ck" / "model_interrupted.zip").is_file()
