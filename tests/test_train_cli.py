@@ -173,6 +173,19 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def start_training(tmp_path: Path, args: list[str], **popen_kwargs) -> subprocess.Popen:
+    """Start ``train_sb3.py args`` in ``tmp_path`` and return once it saved its first checkpoint (step 256)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--checkpoint-dir", "ck", "--log-dir", "logs", *args]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True, **popen_kwargs)
+    deadline = time.time() + 120
+    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "training never saved its first checkpoint"
+        time.sleep(0.1)
+    return proc
+
+
 def shm_files() -> set[str]:
     return set(os.listdir("/dev/shm"))
 
@@ -182,18 +195,10 @@ def shm_files() -> set[str]:
                                               (["--set", "environment.selfplay.matches.1v1=2"], 3)],
                          ids=["selfplay", "subproc", "selfplay-ctrl-c-pressed-3-times"])
 def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env, presses):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     shm_before = shm_files()
-    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000",
-           "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN), *vec_env]
     # A new session, signalled as a group: what a terminal does on Ctrl-C (workers get SIGINT too).
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.time() < deadline, "training never saved its first checkpoint"
-        time.sleep(0.2)
+    proc = start_training(tmp_path, ["--total-timesteps", "10000000", *set_args(FAST_TRAIN), *vec_env],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     children = _descendants(proc.pid)
     assert len(children) >= 2
     for _ in range(presses):  # more presses land while the interrupted pair is being saved
@@ -211,17 +216,10 @@ def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env, p
 
 def test_training_survives_a_killed_worker_and_cleans_up(tmp_path):
     """kill -9 of a self-play worker mid-run: a warning, a fresh worker, and the run finishes normally."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     shm_before = shm_files()
-    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "2048", "--checkpoint-dir", "ck",
-           "--log-dir", "logs", *set_args(FAST_TRAIN), "--set", "environment.selfplay.matches.1v1=2",
-           "--set", "training.n_steps=32"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.time() < deadline, "training never saved its first checkpoint"
-        time.sleep(0.1)
+    proc = start_training(tmp_path, ["--total-timesteps", "2048", *set_args(FAST_TRAIN),
+                                     "--set", "environment.selfplay.matches.1v1=2", "--set", "training.n_steps=32"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     children = _descendants(proc.pid)  # the 2 workers and multiprocessing's resource tracker
     workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())]
     assert len(workers) == 2
@@ -240,16 +238,10 @@ def test_training_survives_a_killed_worker_and_cleans_up(tmp_path):
 
 def test_killed_trainer_leaves_no_worker_and_no_shared_memory(tmp_path):
     """kill -9 of the trainer itself (no chance to clean up): its workers see the closed pipe and exit."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     shm_before = shm_files()
-    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--total-timesteps", "10000000", "--checkpoint-dir", "ck",
-           "--log-dir", "logs", *set_args(FAST_TRAIN), "--set", "environment.selfplay.matches.1v1=2"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.time() < deadline, "training never saved its first checkpoint"
-        time.sleep(0.1)
+    proc = start_training(tmp_path, ["--total-timesteps", "10000000", *set_args(FAST_TRAIN),
+                                     "--set", "environment.selfplay.matches.1v1=2"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     children = _descendants(proc.pid)
     assert len([p for p in children if "spawn_main" in " ".join(p.cmdline())]) == 2
     proc.kill()
