@@ -223,14 +223,21 @@ def play_match_episodes(model: PPO, vec_norm: VecNormalize, env_cfg: dict, rewar
     return results
 
 
-def summarize_match(results: list[MatchEpisode]) -> dict:
-    """Per-episode means; goals for/against are the blue team's (the model's side)."""
+def reward_and_length(results: Sequence[EpisodeStats | MatchEpisode]) -> dict:
+    """The keys both summaries share: episodes, mean/std raw reward, mean length in game seconds."""
     rewards = np.array([r.reward for r in results])
     return {
         "episodes": len(results),
         "mean_reward": float(rewards.mean()),
         "std_reward": float(rewards.std()),
         "mean_length_s": float(np.mean([r.length_s for r in results])),
+    }
+
+
+def summarize_match(results: list[MatchEpisode]) -> dict:
+    """Per-episode means; goals for/against are the blue team's (the model's side)."""
+    return {
+        **reward_and_length(results),
         "goals_for_per_episode": float(np.mean([r.blue_goals for r in results])),
         "goals_against_per_episode": float(np.mean([r.orange_goals for r in results])),
         "touch_rate": {"blue": float(np.mean([r.blue_touched for r in results])),
@@ -260,12 +267,8 @@ def print_match_table(summaries: dict[str, dict], team_size: int, model_path: Pa
 
 
 def summarize(results: list[EpisodeStats]) -> dict:
-    rewards = np.array([r.reward for r in results])
     return {
-        "episodes": len(results),
-        "mean_reward": float(rewards.mean()),
-        "std_reward": float(rewards.std()),
-        "mean_length_s": float(np.mean([r.length_s for r in results])),
+        **reward_and_length(results),
         "goals_per_episode": float(np.mean([r.goals_for for r in results])),
         "conceded_per_episode": float(np.mean([r.goals_against for r in results])),
         "touch_rate": float(np.mean([r.touches > 0 for r in results])),

@@ -99,6 +99,7 @@ class SelfPlayVecEnv(VecEnv):
         self._last_obs = np.zeros((self.num_envs, observation_space.shape[0]), dtype=np.float32)
         self._workers: list[Optional[_Worker]] = [None] * len(self.plans)
         self._restarted: list[int] = []  # workers restarted during the current step
+        self._sent: list[bool] = []  # step_async: which workers got the step command
         try:
             for index in range(len(self.plans)):
                 self._start(index, generation=0)
@@ -173,9 +174,12 @@ class SelfPlayVecEnv(VecEnv):
         self._wait_ready(index)
         self._restarted.append(index)
 
-    def _exchange(self, command: str, arg: Any = None) -> None:
-        """Send ``command`` to every worker, wait for every answer, restart the ones that died."""
-        sent = [self._send(index, command, arg) for index in range(len(self._workers))]
+    def _broadcast(self, command: str, arg: Any = None) -> list[bool]:
+        """Send ``command`` to every worker; per worker, whether it could be sent."""
+        return [self._send(index, command, arg) for index in range(len(self._workers))]
+
+    def _await_all(self, sent: list[bool]) -> None:
+        """Wait for every worker's answer; restart the ones that died (or could not be sent to)."""
         for index, ok in enumerate(sent):
             if not ok or self._receive(index) is None:
                 self._restart(index)
@@ -185,7 +189,7 @@ class SelfPlayVecEnv(VecEnv):
         """Reset every match. Seeds given by ``seed()`` (SB3 calls it with the model's seed) apply here."""
         if self._seeds[0] is not None:
             self._seed = int(self._seeds[0])
-        self._exchange("reset", self._seed)
+        self._await_all(self._broadcast("reset", self._seed))
         self._restarted.clear()
         self._reset_seeds()
         self._last_obs = self._arrays.obs.copy()
@@ -194,13 +198,11 @@ class SelfPlayVecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._arrays.actions[:] = np.asarray(actions).reshape(self.num_envs)
         self._restarted.clear()
-        self._sent = [self._send(index, "step") for index in range(len(self._workers))]
+        self._sent = self._broadcast("step")
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
-        for index, ok in enumerate(self._sent):
-            if not ok or self._receive(index) is None:
-                self._restart(index)
+        self._await_all(self._sent)
         self.waiting = False
         a = self._arrays
         for index in self._restarted:  # the lost step ends those slots' episodes as truncated
