@@ -1,19 +1,21 @@
 """Train a Rocket League bot with Stable-Baselines3 PPO on parallel RocketSim matches.
 
-    python train_sb3.py                         # defaults from ./config.yaml
-    python train_sb3.py --set environment.selfplay.matches.2v2=4 --set training.gamma=0.99
-    python train_sb3.py --resume latest         # continue the newest checkpoint in ./checkpoints
+    python train_sb3.py                         # defaults from ./config.yaml, a new run checkpoints/PPO_<n>/
+    python train_sb3.py --run-name kickoffs --set environment.selfplay.matches.2v2=4
+    python train_sb3.py --resume latest         # continue the newest readable pair of the newest run
+    python train_sb3.py --list-runs             # runs, their steps and best evaluations
     tensorboard --logdir ./logs                 # watch it learn
 
-Reading order: parse arguments and config -> build envs and model -> callbacks -> ``model.learn`` ->
-save (final, or interrupted on Ctrl-C / error).
+Reading order: parse arguments, config and the run's folder (every bad input exits 2 before a worker
+starts) -> build envs and model -> callbacks -> ``model.learn`` -> save (final; interrupted on Ctrl-C,
+SIGTERM, SIGHUP or an error; nothing when training diverged).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,22 +23,34 @@ import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.utils import get_latest_run_id
 
 from callbacks import (
     EntropyScheduleCallback,
     GradNormCallback,
     PairCheckpointCallback,
     RewardPartsCallback,
+    TrainingHealthCallback,
     TrainingProgressBar,
+    health_limits,
     make_eval_callback,
 )
 from envs.vec_env import available_cores, close_vec_env, resolve_num_envs
-from training.config import ConfigError, load_config
-from training.saving import latest_checkpoint, named_paths, normalizer_path_for, save_pair
+from training.config import ConfigError, check_rollout, load_config
+from training.model_files import PairInfo
+from training.runs import (
+    Run,
+    check_output_folders,
+    find_resume_pair,
+    format_runs,
+    new_run,
+    resumable_pairs,
+    run_of_pair,
+    write_run_config,
+)
+from training.saving import DivergedError, named_paths, save_pair
 from training.setup import (
-    check_spaces,
     ent_schedule,
+    load_model,
     make_eval_env,
     make_model,
     make_threads_callback,
@@ -44,54 +58,39 @@ from training.setup import (
     resolve_device,
     set_torch_threads,
 )
+from training.signals import StopRequested, hold_stop_signals, install_snapshot_handler, install_stop_handlers, say
 
-TB_RUN_PREFIX = "PPO"
-EXIT_CONFIG_ERROR = 2
-EXIT_INTERRUPTED = 130  # the shell convention for "ended by Ctrl-C"
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_SAVE_FAILED = 1
 RULE = "=" * 72
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train a Rocket League bot with SB3 PPO on RocketSim.")
-    parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's)")
+    parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's; when resuming, "
+                                         "the run's own config.yaml)")
     parser.add_argument("--total-timesteps", type=int, help="override training.total_timesteps")
     parser.add_argument("--num-envs", type=int,
                         help="subproc mode: worker processes (disables auto_adjust_envs); self-play sizes itself "
                              "from environment.selfplay")
     parser.add_argument("--seed", type=int, help="override training.seed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override training.device")
-    parser.add_argument("--checkpoint-dir", default="./checkpoints", help="where models are saved")
-    parser.add_argument("--log-dir", default="./logs", help="TensorBoard log folder")
+    parser.add_argument("--checkpoint-dir", default="./checkpoints",
+                        help="root of the run folders: each run saves into CHECKPOINT_DIR/RUN_NAME/")
+    parser.add_argument("--log-dir", default="./logs", help="TensorBoard root: each run logs into LOG_DIR/RUN_NAME/")
+    parser.add_argument("--run-name", help="name of a new run (default: PPO_<n+1>); with --resume, continue the "
+                                           "model in a new run of this name")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config value by dotted path, e.g. --set training.gamma=0.99 (repeatable)")
-    parser.add_argument("--resume", metavar="PATH", help="a checkpoint .zip to continue, or 'latest'")
+    parser.add_argument("--resume", metavar="WHAT",
+                        help="'latest' (newest readable pair of the newest run), a run name, a run folder, or a "
+                             "model .zip")
+    parser.add_argument("--list-runs", action="store_true", help="print the runs in --checkpoint-dir and exit")
     args = parser.parse_args(argv)
     if args.num_envs is not None and args.num_envs < 1:
         parser.error("--num-envs must be >= 1")
     return args
-
-
-def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Config file + ``--set`` + the shortcut flags, validated together."""
-    overrides = list(args.set)
-    for flag, key in (("total_timesteps", "training.total_timesteps"), ("seed", "training.seed"),
-                      ("device", "training.device")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    return load_config(args.config, overrides)
-
-
-def resolve_resume(args: argparse.Namespace) -> Optional[tuple[Path, Path]]:
-    """The (model, normalizer) pair to resume from, or None for a new run."""
-    if args.resume is None:
-        return None
-    model_path = latest_checkpoint(args.checkpoint_dir) if args.resume == "latest" else Path(args.resume)
-    if not model_path.is_file():
-        raise FileNotFoundError(f"--resume: '{model_path}' not found; give a checkpoint .zip or 'latest'.")
-    norm_path = normalizer_path_for(model_path)
-    if not norm_path.is_file():
-        raise FileNotFoundError(f"--resume: the normalizer '{norm_path}' saved beside '{model_path}' is missing.")
-    return model_path, norm_path
 
 
 def describe_device(device: th.device) -> str:
@@ -103,7 +102,7 @@ def describe_device(device: th.device) -> str:
 
 
 def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: int, worker_info: dict,
-                 total: int, run_dir: Path, checkpoint_dir: Path, resumed_from: Optional[Path]) -> None:
+                 total: int, run: Run, config_source: str, resumed_from: Optional[Path]) -> None:
     env, train, norm, ckpt = cfg["environment"], cfg["training"], cfg["normalize"], cfg["checkpoints"]
     rewards = ", ".join(f"{k} {v:g}" for k, v in cfg["rewards"].items() if v != 0)
     threads = f"OMP_NUM_THREADS={worker_info['OMP_NUM_THREADS']}, torch threads={worker_info['torch_threads']}"
@@ -146,105 +145,182 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
         f"(clip {norm['clip_reward']:g})",
         f"Steps:       {model.num_timesteps:,} done / {total:,}"
         + (f" (resumed from {resumed_from})" if resumed_from else ""),
-        f"Checkpoints: {checkpoint_dir} (every {ckpt['save_freq']:,} steps, keep last {ckpt['keep_last'] or 'all'}; "
-        "best_model, model_final)",
-        f"TensorBoard: {run_dir}   ->   tensorboard --logdir {run_dir.parent}",
+        f"Run:         {run.name} (config: {config_source})",
+        f"Checkpoints: {run.checkpoint_dir} (every {ckpt['save_freq']:,} steps, keep last {ckpt['keep_last'] or 'all'}; "
+        "best_model, model_final; kill -USR1 saves one now)",
+        f"TensorBoard: {run.log_dir}   ->   tensorboard --logdir {run.log_dir.parent}",
         RULE,
     ]
     print("\n".join(lines), flush=True)
 
 
-def keep_saving_on_ctrl_c() -> None:
-    """From here on, Ctrl-C only prints a notice: a second Ctrl-C, or a SIGINT sent both to us and to our process
-    group (``timeout -s INT`` does that), must not cut the save of the interrupted pair short."""
+@dataclass
+class Plan:
+    """Everything decided before a worker starts."""
 
-    def notice(signum: int, frame: Any) -> None:
-        print("\nSaving the model, please wait (Ctrl-C is ignored until it is saved).", file=sys.stderr, flush=True)
+    cfg: dict[str, Any]
+    config_source: str
+    num_envs: int
+    device: th.device
+    run: Run
+    resume: Optional[PairInfo]
 
-    signal.signal(signal.SIGINT, notice)
+
+def plan_run(args: argparse.Namespace) -> Plan:
+    """Read and check every input: resume pair, config, sizes, device, output folders.
+
+    :raises ConfigError, RunError, BadModelFile, FileNotFoundError: with a message saying what to do.
+    """
+    checkpoint_root, log_root = Path(args.checkpoint_dir), Path(args.log_dir)
+    resume = find_resume_pair(args.resume, checkpoint_root) if args.resume else None
+    config_path = args.config
+    if config_path is None and resume is not None and (resume.model_path.parent / "config.yaml").is_file():
+        config_path = str(resume.model_path.parent / "config.yaml")  # the run's own resolved config
+    overrides = list(args.set)
+    for flag, key in (("total_timesteps", "training.total_timesteps"), ("seed", "training.seed"),
+                      ("device", "training.device")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    cfg = load_config(config_path, overrides)
+    num_envs = resolve_num_envs(cfg["environment"], args.num_envs)
+    check_rollout(cfg, num_envs)
+    device = resolve_device(cfg["training"]["device"])
+    if resume is not None and not args.run_name:
+        run = run_of_pair(resume, checkpoint_root, log_root)
+    else:
+        run = new_run(checkpoint_root, log_root, args.run_name)
+    check_output_folders({"--checkpoint-dir": run.checkpoint_dir, "--log-dir": run.log_dir},
+                         cfg["checkpoints"]["min_free_mb"])
+    source = config_path or ("./config.yaml" if Path("config.yaml").is_file() else "repository config.yaml")
+    return Plan(cfg, source + (f" + {len(overrides)} override(s)" if overrides else ""), num_envs, device, run, resume)
+
+
+def newest_pair_note(run: Run) -> str:
+    pairs = resumable_pairs(run.checkpoint_dir)
+    return f"the newest pair on disk is {pairs[0]}" if pairs else "no pair of this run is on disk yet"
+
+
+def report_divergence(run: Run, reason: object) -> int:
+    say(f"\nTraining diverged: {reason}.\nNothing was saved from it: {newest_pair_note(run)}. Resume from it with "
+        "a lower training.learning_rate (and check the reward weights), e.g.\n"
+        f"  python train_sb3.py --resume {run.checkpoint_dir} --set training.learning_rate=0.0001", error=True)
+    return EXIT_DIVERGED
+
+
+def save_named(model: PPO, run: Run, tag: str, saved: str, cause: str = "", error: bool = False) -> Optional[int]:
+    """Save the run's ``final`` / ``interrupted`` pair and print ``saved`` (``{model}`` and ``{norm}`` filled
+    in). Returns None when saved, else the exit code after saying why not (weights diverged: nothing saved;
+    disk full: the previous files are intact)."""
+    model_path, norm_path = named_paths(run.checkpoint_dir, tag)
+    try:
+        save_pair(model, model.get_vec_normalize_env(), model_path, norm_path)
+    except DivergedError as exc:
+        return report_divergence(run, f"{exc}{cause}")
+    except OSError as exc:
+        say(f"\nCould not save {model_path} ({exc.strerror or exc}); {newest_pair_note(run)}.", error=True)
+        return EXIT_SAVE_FAILED
+    say(saved.format(model=model_path, norm=norm_path.name), error=error)
+    return None
+
+
+def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interval: int) -> int:
+    """``model.learn`` for the rest of the run, then the final pair; every way out saves what is good."""
+    try:
+        model.learn(total_timesteps=total - model.num_timesteps, callback=CallbackList(callbacks),
+                    log_interval=log_interval, reset_num_timesteps=False)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (StopRequested)
+        hold_stop_signals()
+        stop = exc if isinstance(exc, StopRequested) else StopRequested()
+        failed = save_named(model, run, "interrupted", f"\n{stop.name}: stopped at {model.num_timesteps:,} steps. "
+                            "Saved {model} + {norm}.\nResume with: python train_sb3.py --resume {model}")
+        return stop.exit_code if failed is None else failed
+    except DivergedError as exc:  # found by TrainingHealthCallback or refused by a checkpoint save
+        hold_stop_signals()
+        return report_divergence(run, exc)
+    except BaseException as exc:
+        hold_stop_signals()
+        # A NaN can also surface as an error inside an update (torch refuses NaN logits): then it is a divergence.
+        failed = save_named(model, run, "interrupted", f"\nTraining failed at {model.num_timesteps:,} steps; saved "
+                            "{model} + {norm} first.", cause=f" (the update failed with {type(exc).__name__}: {exc})",
+                            error=True)
+        if failed is not None:
+            return failed
+        raise
+    hold_stop_signals()
+    failed = save_named(model, run, "final", f"Done: {model.num_timesteps:,} steps. Saved {{model}} + {{norm}}.\n"
+                        "Evaluate with: python evaluate.py --model {model}")
+    return 0 if failed is None else failed
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    # Ctrl-C / SIGINT always means "save and stop", even when a shell started us with SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    install_stop_handlers()  # Ctrl-C, SIGTERM, SIGHUP: save and stop (see training/signals.py)
+    if args.list_runs:
+        print(format_runs(Path(args.checkpoint_dir)))
+        return 0
     try:
-        cfg = config_from_args(args)
-        resume = resolve_resume(args)
-        num_envs = resolve_num_envs(cfg["environment"], args.num_envs)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        plan = plan_run(args)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:  # RunError and BadModelFile are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+        return EXIT_BAD_INPUT
+    except StopRequested as stop:
+        return stop.exit_code
 
+    cfg, run, resume = plan.cfg, plan.run, plan.resume
     train_cfg = cfg["training"]
-    device = resolve_device(train_cfg["device"])
     set_torch_threads(train_cfg["torch_threads"])
     seed = train_cfg["seed"]
-    checkpoint_dir, log_dir = Path(args.checkpoint_dir), Path(args.log_dir)
-
-    env = make_training_env(cfg, num_envs, seed, resume[1] if resume else None)
-    eval_env = make_eval_env(cfg, seed) if cfg["evaluation"]["eval_freq"] > 0 else None
+    env = eval_env = None
     try:
+        env = make_training_env(cfg, plan.num_envs, seed, resume.normalizer_path if resume else None)
+        eval_env = make_eval_env(cfg, seed) if cfg["evaluation"]["eval_freq"] > 0 else None
         if resume:
-            model = PPO.load(resume[0], env=env, device=device)
-            check_spaces(model, env, f"model '{resume[0]}'")
+            try:
+                model = load_model(resume.model_path, env, plan.device)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
             # An explicit --total-timesteps extends (or shortens) the run; otherwise keep the saved run length.
             total = args.total_timesteps or model._total_timesteps or train_cfg["total_timesteps"]
-            run_name = getattr(model, "tb_run_name", None) or f"{TB_RUN_PREFIX}_{get_latest_run_id(str(log_dir), TB_RUN_PREFIX)}"
         else:
-            model = make_model(cfg, env, device, seed)
+            model = make_model(cfg, env, plan.device, seed)
             total = train_cfg["total_timesteps"]
-            run_name = f"{TB_RUN_PREFIX}_{get_latest_run_id(str(log_dir), TB_RUN_PREFIX) + 1}"
-        model.tb_run_name = run_name  # saved inside every checkpoint, so --resume continues the same curves
-        run_dir = log_dir / run_name
-        model.set_logger(configure(str(run_dir), ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
+        write_run_config(run, cfg)
+        model.set_logger(configure(str(run.log_dir),
+                                   ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
 
         worker_info = dict(env.env_method("process_info", indices=0)[0], plans=getattr(env.unwrapped, "plans", []))
-        print_banner(cfg, model, device, num_envs, worker_info, total, run_dir, checkpoint_dir,
-                     resume[0] if resume else None)
+        print_banner(cfg, model, plan.device, plan.num_envs, worker_info, total, run, plan.config_source,
+                     resume.model_path if resume else None)
         if model.num_timesteps >= total:
             print(f"Nothing to do: the model already has {model.num_timesteps:,} of {total:,} steps. "
                   "Pass a larger --total-timesteps to train further.")
             return 0
 
+        checkpoints = PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(run.checkpoint_dir), plan.num_envs,
+                                             cfg["checkpoints"]["keep_last"])
+        install_snapshot_handler(checkpoints.request_save)  # kill -USR1 <pid>: a pair now, training goes on
         callbacks = [
             make_threads_callback(train_cfg),
             EntropyScheduleCallback(ent_schedule(train_cfg)),
             GradNormCallback(),
+            TrainingHealthCallback(health_limits(cfg["health"]), cfg["health"]["patience"]),  # after GradNorm
             RewardPartsCallback(cfg["logging"]["log_interval"]),
-            PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(checkpoint_dir), num_envs,
-                                   cfg["checkpoints"]["keep_last"]),
+            checkpoints,
         ]
         if eval_env is not None:
-            callbacks.append(make_eval_callback(eval_env, str(checkpoint_dir), cfg["evaluation"]["eval_freq"],
-                                                num_envs, cfg["evaluation"]["n_eval_episodes"], str(run_dir)))
+            callbacks.append(make_eval_callback(eval_env, str(run.checkpoint_dir), cfg["evaluation"]["eval_freq"],
+                                                plan.num_envs, cfg["evaluation"]["n_eval_episodes"]))
         if cfg["logging"]["progress_bar"]:
             callbacks.append(TrainingProgressBar())
-
-        try:
-            model.learn(total_timesteps=total - model.num_timesteps, callback=CallbackList(callbacks),
-                        log_interval=cfg["logging"]["log_interval"], reset_num_timesteps=False)
-        except KeyboardInterrupt:
-            keep_saving_on_ctrl_c()
-            paths = named_paths(checkpoint_dir, "interrupted")
-            save_pair(model, model.get_vec_normalize_env(), *paths)
-            print(f"\nInterrupted at {model.num_timesteps:,} steps. Saved {paths[0]} + {paths[1].name}.\n"
-                  f"Resume with: python train_sb3.py --resume {paths[0]}", flush=True)
-            return EXIT_INTERRUPTED
-        except BaseException:
-            keep_saving_on_ctrl_c()
-            paths = named_paths(checkpoint_dir, "interrupted")
-            save_pair(model, model.get_vec_normalize_env(), *paths)
-            print(f"\nTraining failed at {model.num_timesteps:,} steps; saved {paths[0]} + {paths[1].name} first.",
-                  file=sys.stderr, flush=True)
-            raise
-        paths = named_paths(checkpoint_dir, "final")
-        save_pair(model, model.get_vec_normalize_env(), *paths)
-        print(f"Done: {model.num_timesteps:,} steps. Saved {paths[0]} + {paths[1].name}.\n"
-              f"Evaluate with: python evaluate.py --model {paths[0]}", flush=True)
-        return 0
+        return learn_and_save(model, callbacks, total, run, cfg["logging"]["log_interval"])
+    except StopRequested as stop:  # before training started: nothing new to save
+        hold_stop_signals()
+        say(f"\n{stop.name}: stopped before training started; nothing new to save.", error=True)
+        return stop.exit_code
     finally:
-        close_vec_env(env)
+        if env is not None:
+            close_vec_env(env)
         if eval_env is not None:
             eval_env.close()
 

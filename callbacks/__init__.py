@@ -4,6 +4,7 @@ from callbacks.checkpoint import PairCheckpointCallback
 from callbacks.entropy_schedule import EntropyScheduleCallback
 from callbacks.evaluation import SaveBestPairCallback, make_eval_callback
 from callbacks.grad_norm import GradNormCallback
+from callbacks.health import TrainingHealthCallback, health_limits
 from callbacks.progress import TrainingProgressBar
 from callbacks.reward_parts import RewardPartsCallback
 from callbacks.torch_threads import UpdateThreadsCallback
@@ -11,10 +12,12 @@ from callbacks.torch_threads import UpdateThreadsCallback
 __all__ = [
     "EntropyScheduleCallback",
     "GradNormCallback",
+    "TrainingHealthCallback",
     "PairCheckpointCallback",
     "RewardPartsCallback",
     "SaveBestPairCallback",
     "TrainingProgressBar",
     "UpdateThreadsCallback",
+    "health_limits",
     "make_eval_callback",
 ]

@@ -233,7 +233,7 @@ class SelfPlayVecEnv(VecEnv):
         return obs.copy(), rewards, dones, infos
 
     def close(self) -> None:
-        """End every worker: ask politely, wait ``CLOSE_TIMEOUT_S``, then terminate. Safe to call twice,
+        """End every worker: ask politely, wait ``CLOSE_TIMEOUT_S``, then kill (workers ignore SIGTERM). Safe to call twice,
         and after a step cut short by Ctrl-C (unread answers are dropped with the pipes)."""
         if self.closed:
             return
@@ -248,11 +248,8 @@ class SelfPlayVecEnv(VecEnv):
         for worker in workers:
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join(timeout=CLOSE_TIMEOUT_S)
-                if worker.process.is_alive():
-                    worker.process.kill()
-                    worker.process.join()
+                worker.process.kill()
+                worker.process.join()
             worker.conn.close()
         self.waiting = False
 

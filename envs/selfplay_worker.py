@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import os
 import random
-import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -244,11 +243,12 @@ def worker_main(conn: Any, arrays: SharedArrays, plan: WorkerPlan, env_cfg: dict
     * ``("close", None)`` -> the process exits
     * any exception -> ``("error", traceback text)`` and the process exits.
 
-    SIGINT is ignored: Ctrl-C reaches only the trainer, which saves and then closes its workers.
+    Stop signals are ignored (:func:`envs.vec_env.ignore_stop_signals`): they reach only the trainer, which
+    saves and then closes its workers.
     """
-    from envs.vec_env import limit_threads_in_this_process
+    from envs.vec_env import ignore_stop_signals, limit_threads_in_this_process
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_stop_signals()
     limit_threads_in_this_process()
     group: Optional[MatchGroup] = None
     try:

@@ -52,6 +52,19 @@ def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int]) -> in
     return env_cfg["num_envs"]
 
 
+#: Signals a worker ignores: stopping and snapshots are the trainer's business (see training/signals.py).
+WORKER_IGNORED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
+                               if hasattr(signal, name))
+
+
+def ignore_stop_signals() -> None:
+    """In a worker process: a terminal's Ctrl-C or hang-up, or a SIGTERM sent to the whole process group
+    (systemd does that), must not kill a worker mid-step. The trainer saves first and then closes its
+    workers; a worker whose trainer died exits on its own when the pipe closes."""
+    for signum in WORKER_IGNORED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def limit_threads_in_this_process() -> None:
     """One native thread per worker: N workers on N cores must not each start N OpenMP threads."""
     for var in THREAD_ENV_VARS:
@@ -82,8 +95,8 @@ def single_threaded_children() -> Iterator[None]:
 class EnvFactory:
     """Picklable ``() -> gym.Env`` for ``SubprocVecEnv``: builds and seeds one env inside its worker.
 
-    In a worker it also caps threads and ignores SIGINT, so that Ctrl-C reaches only the trainer,
-    which then saves and shuts the workers down in order.
+    In a worker it also caps threads and ignores stop signals (:func:`ignore_stop_signals`), so that they
+    reach only the trainer, which then saves and shuts the workers down in order.
     """
 
     env_cfg: dict[str, Any]
@@ -95,7 +108,7 @@ class EnvFactory:
 
     def __call__(self):
         if self.in_worker:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            ignore_stop_signals()
             limit_threads_in_this_process()
         env = RocketLeagueEnv(self.env_cfg, self.reward_weights, self.state_mutator)
         env.reset(seed=self.seed)
@@ -129,7 +142,7 @@ def close_vec_env(venv: VecEnv, timeout: float = 10.0) -> None:
         for process in base.processes:
             process.join(timeout)
             if process.is_alive():
-                process.terminate()
+                process.kill()  # workers ignore SIGTERM (ignore_stop_signals)
                 process.join()
         for remote in base.remotes:
             remote.close()

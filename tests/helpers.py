@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
+import psutil
 from rlgym.api import StateMutator
 from rlgym.rocket_league.api import GameState
 from rlgym.rocket_league.common_values import BALL_RADIUS, BACK_WALL_Y
@@ -31,6 +33,10 @@ FAST_TRAIN = [
     "environment.no_touch_timeout_seconds=2.0",
     "environment.selfplay.matches.1v1=1",  # self-play (the default vec env): one 1v1 match = 2 env slots
 ]
+
+
+#: Steps of the shared ``trained`` run (tests/conftest.py): 8 iterations of 2 slots x 64 steps, a pair every 256.
+TRAINED_TOTAL = 1024
 
 
 def fast_config(*extra: str) -> Dict[str, Any]:
@@ -64,3 +70,27 @@ def set_args(overrides: list[str]) -> list[str]:
     for item in overrides:
         out += ["--set", item]
     return out
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def start_training(tmp_path: Path, args: list[str], **popen_kwargs) -> subprocess.Popen:
+    """Start ``train_sb3.py args`` in ``tmp_path`` and return once it saved its first checkpoint (step 256)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--checkpoint-dir", "ck", "--log-dir", "logs", *args]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True, **popen_kwargs)
+    deadline = time.time() + 120
+    while not list((tmp_path / "ck").glob("*/checkpoint_256.zip")):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "training never saved its first checkpoint"
+        time.sleep(0.1)
+    return proc
+
+
+def shm_files() -> set[str]:
+    return set(os.listdir("/dev/shm"))

@@ -14,26 +14,17 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import FAST_TRAIN, REPO, run_cli, set_args
+from tests.helpers import FAST_TRAIN, REPO, TRAINED_TOTAL, descendants, run_cli, set_args, shm_files, start_training
 
-TOTAL = 1024  # 8 iterations of 2 env slots (one self-play 1v1 match) x 64 steps
+TOTAL = TRAINED_TOTAL  # 8 iterations of 2 env slots (one self-play 1v1 match) x 64 steps
 ROLLOUT = 128
 REQUIRED_TAGS = {
     "train/entropy_coef", "train/grad_norm", "train/learning_rate", "train/clip_fraction", "train/approx_kl",
     "rollout/ep_rew_mean", "time/fps",
 }
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One short real training run on the default self-play vec env (one 1v1 match: 2 slots)."""
-    root = tmp_path_factory.mktemp("run")
-    result = run_cli("train_sb3.py", "--total-timesteps", str(TOTAL), "--seed", "1",
-                     "--checkpoint-dir", "ck", "--log-dir", "logs", *set_args(FAST_TRAIN), cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root, result
 
 
 def scalars(run_dir: Path) -> dict[str, list]:
@@ -44,7 +35,8 @@ def scalars(run_dir: Path) -> dict[str, list]:
 
 def test_training_writes_pairs_best_final_and_all_tags(trained):
     root, result = trained
-    ck = root / "ck"
+    assert [p.name for p in (root / "ck").iterdir()] == ["PPO_1"]  # one folder per run, named like its TB run
+    ck = root / "ck" / "PPO_1"
     steps = sorted(int(m.group(1)) for p in ck.iterdir() if (m := re.match(r"checkpoint_(\d+)\.zip$", p.name)))
     assert steps == [256, 512, 768, 1024]
     for n in steps:
@@ -52,6 +44,9 @@ def test_training_writes_pairs_best_final_and_all_tags(trained):
     for model, norm in [("best_model.zip", "best_vecnormalize.pkl"), ("model_final.zip", "vecnormalize_final.pkl")]:
         assert (ck / model).is_file() and (ck / norm).is_file()
     assert not list(ck.glob(".*tmp"))  # no temporary files left behind
+    saved_cfg = yaml.safe_load((ck / "config.yaml").read_text())  # the resolved config, --set values included
+    assert saved_cfg["training"]["n_steps"] == 64 and saved_cfg["environment"]["selfplay"]["matches"]["1v1"] == 1
+    assert (ck / "evaluations.npz").is_file()
 
     runs = list((root / "logs").iterdir())
     assert [r.name for r in runs] == ["PPO_1"]
@@ -76,16 +71,19 @@ def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
     shutil.copytree(root / "ck", tmp_path / "ck")
     shutil.copytree(root / "logs", tmp_path / "logs")
     for name in ("checkpoint_768.zip", "checkpoint_1024.zip", "model_final.zip"):  # resume from step 512
-        (tmp_path / "ck" / name).unlink()
+        (tmp_path / "ck" / "PPO_1" / name).unlink()
+    # No --set: a resumed run takes its own saved config.yaml (the fast settings), not the repository defaults.
     result = run_cli("train_sb3.py", "--resume", "latest", "--checkpoint-dir", "ck", "--log-dir", "logs",
-                     *set_args(FAST_TRAIN), cwd=tmp_path)
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "512 done / 1,024 (resumed from ck/checkpoint_512.zip)" in result.stdout
+    assert "512 done / 1,024 (resumed from ck/PPO_1/checkpoint_512.zip)" in result.stdout
+    assert "config: ck/PPO_1/config.yaml" in result.stdout
     assert [r.name for r in (tmp_path / "logs").iterdir()] == ["PPO_1"]  # same run, curves continue
+    assert [r.name for r in (tmp_path / "ck").iterdir()] == ["PPO_1"]  # and the same folder
 
     from stable_baselines3 import PPO
 
-    model = PPO.load(tmp_path / "ck" / "model_final.zip", device="cpu")
+    model = PPO.load(tmp_path / "ck" / "PPO_1" / "model_final.zip", device="cpu")
     assert model.num_timesteps == TOTAL
     ent = scalars(tmp_path / "logs" / "PPO_1")["train/entropy_coef"]
     resumed = [e for e in ent if e.step > 512]
@@ -98,7 +96,7 @@ def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
 
 def test_evaluate_json_prints_keys(trained):
     root, _ = trained
-    result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--episodes", "2", "--json", cwd=root)
+    result = run_cli("evaluate.py", "--model", "ck/PPO_1/best_model.zip", "--episodes", "2", "--json", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["episodes"] == 2 and summary["team_size"] == 1
@@ -114,7 +112,7 @@ def test_evaluate_json_prints_keys(trained):
 
 def test_evaluate_subproc_config_plays_the_single_car_env(trained):
     root, _ = trained
-    result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--episodes", "2", "--json",
+    result = run_cli("evaluate.py", "--model", "ck/PPO_1/best_model.zip", "--episodes", "2", "--json",
                      "--set", "environment.vec_env=subproc", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -125,11 +123,11 @@ def test_evaluate_subproc_config_plays_the_single_car_env(trained):
 
 def test_evaluate_refuses_mismatched_normalizer_and_model(trained):
     root, _ = trained
-    result = run_cli("evaluate.py", "--model", "ck/best_model.zip", "--set", "environment.obs_zero_padding=1",
+    result = run_cli("evaluate.py", "--model", "ck/PPO_1/best_model.zip", "--set", "environment.obs_zero_padding=1",
                      cwd=root)
     assert result.returncode == 2
     assert "normalizer" in result.stderr and "shape" in result.stderr
-    result = run_cli("evaluate.py", "--model", "ck/nope.zip", cwd=root)
+    result = run_cli("evaluate.py", "--model", "ck/PPO_1/nope.zip", cwd=root)
     assert result.returncode == 2 and "not found" in result.stderr
 
 
@@ -166,30 +164,6 @@ def test_bad_config_file_key_exits_2(tmp_path):
     assert "training.learning_rat" in result.stderr and "learning_rate" in result.stderr
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def start_training(tmp_path: Path, args: list[str], **popen_kwargs) -> subprocess.Popen:
-    """Start ``train_sb3.py args`` in ``tmp_path`` and return once it saved its first checkpoint (step 256)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--checkpoint-dir", "ck", "--log-dir", "logs", *args]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True, **popen_kwargs)
-    deadline = time.time() + 120
-    while not (tmp_path / "ck" / "checkpoint_256.zip").exists():
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.time() < deadline, "training never saved its first checkpoint"
-        time.sleep(0.1)
-    return proc
-
-
-def shm_files() -> set[str]:
-    return set(os.listdir("/dev/shm"))
-
-
 @pytest.mark.parametrize("vec_env, presses", [(["--set", "environment.selfplay.matches.1v1=2"], 1),
                                               (["--set", "environment.vec_env=subproc", "--num-envs", "2"], 1),
                                               (["--set", "environment.selfplay.matches.1v1=2"], 3)],
@@ -199,16 +173,16 @@ def test_ctrl_c_saves_interrupted_pair_and_leaves_no_worker(tmp_path, vec_env, p
     # A new session, signalled as a group: what a terminal does on Ctrl-C (workers get SIGINT too).
     proc = start_training(tmp_path, ["--total-timesteps", "10000000", *set_args(FAST_TRAIN), *vec_env],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    children = _descendants(proc.pid)
+    children = descendants(proc.pid)
     assert len(children) >= 2
     for _ in range(presses):  # more presses land while the interrupted pair is being saved
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(0.05)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
-    assert (tmp_path / "ck" / "model_interrupted.zip").is_file()
-    assert (tmp_path / "ck" / "vecnormalize_interrupted.pkl").is_file()
-    assert "--resume ck/model_interrupted.zip" in out
+    assert (tmp_path / "ck" / "PPO_1" / "model_interrupted.zip").is_file()
+    assert (tmp_path / "ck" / "PPO_1" / "vecnormalize_interrupted.pkl").is_file()
+    assert "--resume ck/PPO_1/model_interrupted.zip" in out
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"worker processes left behind: {alive}"
     assert shm_files() == shm_before
@@ -220,17 +194,18 @@ def test_training_survives_a_killed_worker_and_cleans_up(tmp_path):
     proc = start_training(tmp_path, ["--total-timesteps", "2048", *set_args(FAST_TRAIN),
                                      "--set", "environment.selfplay.matches.1v1=2", "--set", "training.n_steps=32"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    children = _descendants(proc.pid)  # the 2 workers and multiprocessing's resource tracker
+    children = descendants(proc.pid)  # the 2 workers and multiprocessing's resource tracker
     workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())]
     assert len(workers) == 2
     workers[0].kill()
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err[-3000:]
     assert "died with exit code -9; restarting it" in err
-    assert (tmp_path / "ck" / "model_final.zip").is_file() and (tmp_path / "ck" / "vecnormalize_final.pkl").is_file()
+    run = tmp_path / "ck" / "PPO_1"
+    assert (run / "model_final.zip").is_file() and (run / "vecnormalize_final.pkl").is_file()
     from stable_baselines3 import PPO
 
-    assert PPO.load(tmp_path / "ck" / "model_final.zip", device="cpu").num_timesteps == 2048
+    assert PPO.load(run / "model_final.zip", device="cpu").num_timesteps == 2048
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"processes left behind: {alive}"
     assert shm_files() == shm_before
@@ -242,7 +217,7 @@ def test_killed_trainer_leaves_no_worker_and_no_shared_memory(tmp_path):
     proc = start_training(tmp_path, ["--total-timesteps", "10000000", *set_args(FAST_TRAIN),
                                      "--set", "environment.selfplay.matches.1v1=2"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    children = _descendants(proc.pid)
+    children = descendants(proc.pid)
     assert len([p for p in children if "spawn_main" in " ".join(p.cmdline())]) == 2
     proc.kill()
     proc.wait(timeout=10)
@@ -262,7 +237,7 @@ def test_evaluate_renders_episodes_to_gif(trained):
     from PIL import Image
 
     root, _ = trained
-    result = run_cli("evaluate.py", "--model", "ck/model_final.zip", "--episodes", "2", "--render-episodes", "1",
+    result = run_cli("evaluate.py", "--model", "ck/PPO_1/model_final.zip", "--episodes", "2", "--render-episodes", "1",
                      "--render", "out/eval.gif", "--json", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -280,6 +255,6 @@ def test_evaluate_render_live_without_rlviser_says_how_to_install(trained):
     except ImportError:
         pass
     root, _ = trained
-    result = run_cli("evaluate.py", "--model", "ck/model_final.zip", "--render-live", cwd=root)
+    result = run_cli("evaluate.py", "--model", "ck/PPO_1/model_final.zip", "--render-live", cwd=root)
     assert result.returncode == 2
     assert "pip install rlviser-py" in result.stderr and "Traceback" not in result.stderr

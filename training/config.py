@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -124,10 +125,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "checkpoints": {
         "save_freq": _POS_INT,
         "keep_last": Field("int", low=0),
+        "min_free_mb": Field("int", low=0),
     },
     "evaluation": {
         "eval_freq": Field("int", low=0),
         "n_eval_episodes": _POS_INT,
+    },
+    "health": {
+        "patience": _POS_INT,
+        "approx_kl_max": Field("float", low=0.0),
+        "clip_fraction_max": _UNIT,
+        "grad_norm_max": Field("float", low=0.0),
     },
     "logging": {
         "progress_bar": Field("bool"),
@@ -144,6 +152,10 @@ def _allowed(keys: Mapping[str, Any]) -> str:
 def _suggest(key: str, keys: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(key, list(keys), n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+#: Numbers in exponent form without a dot (``1e-4``, ``3E5``), which PyYAML's YAML 1.1 resolver leaves as strings.
+_YAML11_EXPONENT = re.compile(r"^[-+]?\d+[eE][-+]?\d+$")
 
 
 def _check_value(path: str, value: Any, spec: Field) -> Any:
@@ -168,6 +180,8 @@ def _check_value(path: str, value: Any, spec: Field) -> Any:
             raise fail("unknown choice")
         return value
     if kind in ("int", "float"):
+        if isinstance(value, str) and _YAML11_EXPONENT.match(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string; users mean the number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(f"expected a number ({kind})")
         if kind == "int":
@@ -237,6 +251,23 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
         raise ConfigError("config section 'rewards': every weight is 0; give at least one part a non-zero weight.")
 
 
+def check_rollout(cfg: dict[str, Any], num_envs: int) -> None:
+    """The minibatch must fit in one rollout of ``num_envs`` x ``n_steps`` samples (known once the vec env is
+    sized: in self-play it is the number of cars).
+
+    :raises ConfigError: ``training.batch_size`` is larger than the rollout.
+    """
+    train = cfg["training"]
+    rollout = num_envs * train["n_steps"]
+    if train["batch_size"] > rollout:
+        raise ConfigError(
+            f"config key 'training.batch_size' ({train['batch_size']}) is larger than one rollout "
+            f"({num_envs} envs x training.n_steps {train['n_steps']} = {rollout} samples); PPO would train on "
+            f"one short minibatch. Set training.batch_size to at most {rollout} (ideally a divisor of it), or "
+            "raise training.n_steps."
+        )
+
+
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``base`` with ``override`` merged in (dicts merged recursively, anything else replaced)."""
     out = copy.deepcopy(base)
@@ -282,10 +313,16 @@ def apply_override(cfg: dict[str, Any], parts: list[str], value: Any) -> None:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; pass an existing file with --config or drop --config.")
+    if path.stat().st_size == 0 or not path.read_text().strip():
+        raise ConfigError(f"config file '{path}' is empty; put the sections you want to change in it (see the "
+                          "repository's config.yaml), or drop --config to train on the defaults.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+    if data is None:
+        raise ConfigError(f"config file '{path}' holds only comments; put the sections you want to change in it "
+                          "(see the repository's config.yaml), or drop --config to train on the defaults.")
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of sections (environment:, training:, ...).")
     return data

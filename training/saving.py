@@ -1,4 +1,4 @@
-"""Model + normalizer files: names, atomic saves, finding a model's normalizer and the newest checkpoint.
+"""Model + normalizer files: names, atomic saves that refuse a diverged model, finding a model's normalizer.
 
 Every model file has a ``VecNormalize`` statistics file beside it, named after it:
 
@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -60,6 +62,21 @@ def normalizer_path_for(model_path: str | Path) -> Path:
     return model_path.with_name(name + ".pkl")
 
 
+class DivergedError(RuntimeError):
+    """Training produced NaN or infinity: such a model must never replace a good file."""
+
+
+def nonfinite_parts(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize] = None) -> list[str]:
+    """Names of the policy parameters and normalizer statistics holding NaN or infinity (empty: all finite)."""
+    bad = [name for name, param in model.policy.named_parameters() if not bool(th.isfinite(param).all())]
+    if vec_normalize is not None:
+        for name in ("obs_rms", "ret_rms"):
+            rms = getattr(vec_normalize, name, None)
+            if rms is not None and not (np.isfinite(rms.mean).all() and np.isfinite(rms.var).all()):
+                bad.append(f"normalizer {name}")
+    return bad
+
+
 def _atomic_replace(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)  # atomic on POSIX and Windows when both are on the same filesystem
 
@@ -68,9 +85,15 @@ def save_pair(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize], model
               normalizer_path: Path) -> None:
     """Save model and normalizer atomically: each is written to a temporary file, then renamed.
 
-    A crash at any point leaves any previous file of the same name whole. The model is renamed
-    last, so a model file on disk always has its normalizer beside it.
+    A crash or a full disk at any point leaves any previous file of the same name whole (the ``OSError``
+    propagates). The model is renamed last, so a model file on disk always has its normalizer beside it.
+
+    :raises DivergedError: the weights or normalizer statistics hold NaN/inf; nothing is written.
     """
+    bad = nonfinite_parts(model, vec_normalize)
+    if bad:
+        raise DivergedError(f"refusing to save {model_path.name}: NaN or infinity in {', '.join(bad[:4])}"
+                            + (f" and {len(bad) - 4} more" if len(bad) > 4 else ""))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_model = model_path.with_name(f".{model_path.name}.{os.getpid()}.tmp")
     tmp_norm = normalizer_path.with_name(f".{normalizer_path.name}.{os.getpid()}.tmp")
@@ -95,22 +118,3 @@ def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
             if match and normalizer_path_for(path).is_file():
                 found.append((int(match.group(1)), path))
     return sorted(found)
-
-
-def latest_checkpoint(directory: str | Path) -> Path:
-    """The newest checkpoint in ``directory`` (by step count, then interrupted/final saves by time).
-
-    :raises FileNotFoundError: nothing to resume from.
-    """
-    directory = Path(directory)
-    candidates = [path for _, path in list_checkpoints(directory)[-1:]]
-    for tag in ("interrupted", "final"):
-        model_path, norm_path = named_paths(directory, tag)
-        if model_path.is_file() and norm_path.is_file():
-            candidates.append(model_path)
-    if not candidates:
-        raise FileNotFoundError(
-            f"--resume latest: no checkpoint_N.zip (with its vecnormalize_N.pkl) in '{directory}'; "
-            "pass --checkpoint-dir DIR or --resume PATH/TO/checkpoint_N.zip."
-        )
-    return max(candidates, key=lambda p: p.stat().st_mtime)

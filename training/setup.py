@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Optional
 
 import torch as th
@@ -14,6 +14,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 from callbacks.torch_threads import UpdateThreadsCallback
 from envs.selfplay_vec_env import make_selfplay_vec_env
 from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
+from training.config import ConfigError
+from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
 
 ACTIVATIONS = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "leaky_relu": th.nn.LeakyReLU}
 #: Offset added to the base seed for the evaluation env, so it never replays a training worker's episodes.
@@ -35,10 +37,12 @@ def make_threads_callback(train_cfg: dict[str, Any]) -> UpdateThreadsCallback:
 def resolve_device(requested: str) -> th.device:
     """``auto`` -> cuda when available, else cpu. On CUDA, TF32 matmul and cuDNN benchmark are enabled.
 
-    :raises RuntimeError: ``cuda`` was requested on a machine without a usable GPU.
+    :raises ConfigError: ``cuda`` was requested on a machine where torch sees no usable GPU.
     """
     if requested == "cuda" and not th.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu or auto.")
+        build = f"torch {th.__version__}, " + (f"built for CUDA {th.version.cuda}" if th.version.cuda else "a CPU-only build")
+        raise ConfigError(f"training.device is 'cuda' but torch sees no CUDA GPU ({build}); use --device auto "
+                          "(cuda when available, else cpu) or --device cpu.")
     device = th.device("cuda" if requested in ("auto", "cuda") and th.cuda.is_available() else "cpu")
     if device.type == "cuda":
         th.backends.cuda.matmul.allow_tf32 = True
@@ -119,7 +123,7 @@ def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -
     )
 
 
-def check_spaces(model: PPO, env: VecEnv, what: str) -> None:
+def check_spaces(model: Any, env: VecEnv, what: str) -> None:
     """Refuse a model whose observation/action spaces differ from the env's, naming both.
 
     :raises ValueError: the spaces differ (e.g. a model trained with another obs builder or team size).
@@ -136,24 +140,29 @@ def check_spaces(model: PPO, env: VecEnv, what: str) -> None:
 
 
 def load_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
-    """``VecNormalize.load`` that first checks the file exists and fits ``venv``'s observations.
+    """``VecNormalize.load`` with clear errors: the file must be readable and fit ``venv``'s observations.
 
-    :raises FileNotFoundError: no such file. :raises ValueError: not a VecNormalize, or shapes differ.
+    :raises FileNotFoundError: no such file. :raises BadModelFile: unreadable, or shapes differ.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"normalizer '{path}' not found; every model needs the .pkl saved beside it.")
-    with path.open("rb") as file:
-        vec_norm = pickle.load(file)
-    if not isinstance(vec_norm, VecNormalize):
-        raise ValueError(f"'{path}' is not a VecNormalize file (got {type(vec_norm).__name__}).")
-    stats = getattr(vec_norm.obs_rms, "mean", None)
-    stats_shape = None if stats is None else stats.shape
+    vec_norm = read_normalizer(Path(path))
+    stats_shape = normalizer_obs_shape(vec_norm)
     if stats_shape != venv.observation_space.shape:
-        raise ValueError(
+        raise BadModelFile(
             f"normalizer '{path}' holds statistics for observations of shape {stats_shape}, but the env's "
             f"observations have shape {venv.observation_space.shape}; pass the .pkl saved with this model, "
             "or the config it was trained with."
         )
     vec_norm.set_venv(venv)
     return vec_norm
+
+
+def load_model(path: Path, env: VecEnv, device: th.device | str) -> PPO:
+    """``PPO.load`` onto ``env`` after :func:`training.model_files.read_model_data` checked the file and
+    its spaces were checked against ``env``'s.
+
+    :raises BadModelFile: unreadable or not PPO. :raises ValueError: spaces differ from the env's.
+    """
+    data = read_model_data(Path(path))
+    check_spaces(SimpleNamespace(observation_space=data["observation_space"], action_space=data["action_space"]),
+                 env, f"model '{path}'")
+    return PPO.load(path, env=env, device=device)
