@@ -4,14 +4,15 @@ With a self-play config (``environment.vec_env: selfplay``, the default) the mod
 against itself and against do-nothing cars, and goals for/against and touch rates are reported per team.
 With ``vec_env: subproc`` the single learning car plays the configured match.
 
-    python evaluate.py --model checkpoints/best_model.zip            # normalizer found beside it
-    python evaluate.py --model checkpoints/checkpoint_500000.zip --episodes 20 --json
-    python evaluate.py --model checkpoints/best_model.zip --episodes 3 --render eval.gif   # or .mp4
-    python evaluate.py --model checkpoints/best_model.zip --render-live                     # in RLViser
+    python evaluate.py --model checkpoints/PPO_1/best_model.zip      # normalizer and config found beside it
+    python evaluate.py --model checkpoints/PPO_1/checkpoint_500000.zip --episodes 20 --json
+    python evaluate.py --model checkpoints/PPO_1/best_model.zip --episodes 3 --render eval.gif   # or .mp4
+    python evaluate.py --model checkpoints/PPO_1/best_model.zip --render-live                     # in RLViser
 
 The normalizer (``VecNormalize`` statistics) is found from the model's name
 (``best_model.zip`` -> ``best_vecnormalize.pkl``, ``checkpoint_N.zip`` -> ``vecnormalize_N.pkl``,
-``model_final.zip`` -> ``vecnormalize_final.pkl``) unless ``--vecnormalize`` is given.
+``model_final.zip`` -> ``vecnormalize_final.pkl``) unless ``--vecnormalize`` is given. The config is the
+run's own ``config.yaml`` (saved beside the model by ``train_sb3.py``) unless ``--config`` is given.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -31,6 +32,10 @@ from stable_baselines3.common.vec_env import VecNormalize
 from envs.components import selfplay_team_sizes
 from envs.vec_env import eval_env_config, make_local_vec_env
 from training.config import ConfigError, load_config
+from envs.scripted import SCRIPTED_NAMES
+from play.match import PolicyDriver, StepObserver, lookup_table, make_driver, play_episodes, summarize_episodes
+from training.model_files import inspect_pair
+from training.runs import RUN_CONFIG_NAME
 from training.saving import normalizer_path_for
 from training.setup import EVAL_SEED_OFFSET, check_spaces, load_normalizer
 
@@ -58,7 +63,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="model .zip saved by train_sb3.py")
     parser.add_argument("--vecnormalize", help="normalizer .pkl (default: found beside the model by name)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
-    parser.add_argument("--config", help="config the model was trained with (default: ./config.yaml)")
+    parser.add_argument("--config", help="config the model was trained with (default: the run's config.yaml beside "
+                                         "the model, else ./config.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--seed", type=int, default=EVAL_SEED_OFFSET, help="seed of the evaluation env")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -68,9 +74,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--render-fps", type=float, metavar="FPS",
                         help="frames per second of the animation (default: real time, one frame per decision)")
     parser.add_argument("--render-live", action="store_true", help="show the episodes live in RLViser")
-    parser.add_argument("--opponent", choices=("both", "self", "idle"), default="both",
-                        help="self-play configs: play the model against itself, against do-nothing cars, or both "
-                             "(default; --render records the first)")
+    parser.add_argument("--opponent", default="both", metavar="{both,self,idle,random,chaser,PATH}",
+                        help="self-play configs: who drives the orange cars: the model itself, a scripted bot "
+                             "(idle, random, chaser: drives at the ball), or another saved model (PATH to its .zip, "
+                             "normalizer beside it). Comma-separate several; 'both' = self,idle (default). "
+                             "--render records the first")
+    parser.add_argument("--stochastic", action="store_true",
+                        help="sample the model's actions instead of taking the most likely one")
     parser.add_argument("--team-size", type=int, choices=(1, 2, 3),
                         help="self-play configs: cars per team (default: the smallest configured match)")
     args = parser.parse_args(argv)
@@ -86,10 +96,6 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     if args.render_fps is not None and args.render_fps <= 0:
         parser.error("--render-fps must be > 0")
     return args
-
-
-#: Called after every step with (info, step reward, 1-based episode number, blue score, orange score).
-StepObserver = Callable[[dict, float, int, int, int], None]
 
 
 def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds: float,
@@ -151,79 +157,7 @@ class LiveViewer:
         self.renderer.close()
 
 
-@dataclass
-class MatchEpisode:
-    """One evaluated self-play episode. ``reward`` is the blue cars' mean raw reward sum; ``length_s`` in
-    game seconds; ``touched`` says whether a car of that team touched the ball."""
-
-    reward: float
-    length_s: float
-    blue_goals: int
-    orange_goals: int
-    blue_touched: bool
-    orange_touched: bool
-
-
-def play_match_episodes(model: PPO, vec_norm: VecNormalize, env_cfg: dict, reward_weights: dict, team_size: int,
-                        opponent: str, episodes: int, seed: int,
-                        observers: Sequence[StepObserver] = ()) -> list[MatchEpisode]:
-    """Play ``episodes`` deterministic ``team_size`` v ``team_size`` episodes in this process.
-
-    The model drives the blue cars, and the orange cars too when ``opponent`` is ``"self"`` (each car sees the
-    match from its own side, as in training); with ``"idle"`` the orange cars send no input.
-    Observations are normalized with the frozen ``vec_norm`` statistics, in one batch per step.
-    """
-    import random
-
-    from rlgym.rocket_league.common_values import BLUE_TEAM
-
-    from envs.components import build_match
-
-    match, _ = build_match(env_cfg, reward_weights, team_sizes=(team_size, team_size))
-    table = match.action_parser.parser._lookup_table
-    idle_action = int(np.flatnonzero(~table.any(axis=1))[0])  # the all-zero controls row
-    decision_seconds = env_cfg["tick_skip"] / 120
-    random.seed(seed)  # rlgym's mutators draw from the global generators
-    np.random.seed(seed % 2**32)
-    results: list[MatchEpisode] = []
-    try:
-        obs = match.reset()
-        reward = 0.0
-        steps = blue_goals = orange_goals = 0
-        touched = {0: False, 1: False}
-        while len(results) < episodes:
-            cars = match.state.cars
-            agents = sorted(obs)
-            blue = [a for a in agents if cars[a].team_num == BLUE_TEAM]
-            driven = agents if opponent == "self" else blue
-            chosen, _ = model.predict(vec_norm.normalize_obs(np.stack([obs[a] for a in driven])), deterministic=True)
-            actions = {a: np.array([idle_action]) for a in agents}
-            actions.update({a: np.array([int(x)]) for a, x in zip(driven, chosen)})
-            obs, rewards, terminated, truncated = match.step(actions)
-            state = match.state
-            steps += 1
-            step_reward = float(np.mean([rewards[a] for a in blue]))
-            reward += step_reward
-            for car in state.cars.values():
-                touched[car.team_num] |= car.ball_touches > 0
-            if state.goal_scored:
-                blue_goals += int(state.scoring_team == BLUE_TEAM)
-                orange_goals += int(state.scoring_team != BLUE_TEAM)
-            for observer in observers:
-                observer({"state": state}, step_reward, len(results) + 1, blue_goals, orange_goals)
-            if any(terminated.values()) or any(truncated.values()):
-                results.append(MatchEpisode(reward, steps * decision_seconds, blue_goals, orange_goals,
-                                            touched[0], touched[1]))
-                obs = match.reset()
-                reward = 0.0
-                steps = blue_goals = orange_goals = 0
-                touched = {0: False, 1: False}
-    finally:
-        match.close()
-    return results
-
-
-def reward_and_length(results: Sequence[EpisodeStats | MatchEpisode]) -> dict:
+def reward_and_length(results: Sequence[EpisodeStats]) -> dict:
     """The keys both summaries share: episodes, mean/std raw reward, mean length in game seconds."""
     rewards = np.array([r.reward for r in results])
     return {
@@ -234,29 +168,20 @@ def reward_and_length(results: Sequence[EpisodeStats | MatchEpisode]) -> dict:
     }
 
 
-def summarize_match(results: list[MatchEpisode]) -> dict:
-    """Per-episode means; goals for/against are the blue team's (the model's side)."""
-    return {
-        **reward_and_length(results),
-        "goals_for_per_episode": float(np.mean([r.blue_goals for r in results])),
-        "goals_against_per_episode": float(np.mean([r.orange_goals for r in results])),
-        "touch_rate": {"blue": float(np.mean([r.blue_touched for r in results])),
-                       "orange": float(np.mean([r.orange_touched for r in results]))},
-    }
-
-
 def print_match_table(summaries: dict[str, dict], team_size: int, model_path: Path, norm_path: Path) -> None:
     print(f"Model:      {model_path}\nNormalizer: {norm_path}\n"
           f"Self-play evaluation, {team_size}v{team_size}, deterministic; the model plays blue "
           "(goals for = blue's, against = orange's)")
-    titles = {"vs_self": "vs itself", "vs_idle": "vs do-nothing"}
+    titles = {"vs_self": "vs itself", "vs_idle": "vs do-nothing", "vs_random": "vs random", "vs_chaser": "vs ball-chaser"}
     columns = list(summaries)
+    titles.update({c: "vs " + Path(c[3:]).stem[-13:] for c in columns if c not in titles})  # vs <model path>
     rows = [
         ("episodes", lambda s: f"{s['episodes']}"),
         ("goals for / episode", lambda s: f"{s['goals_for_per_episode']:.2f}"),
         ("goals against / episode", lambda s: f"{s['goals_against_per_episode']:.2f}"),
         ("touch rate blue", lambda s: f"{s['touch_rate']['blue']:.0%}"),
         ("touch rate orange", lambda s: f"{s['touch_rate']['orange']:.0%}"),
+        ("win / loss rate", lambda s: f"{s['win_rate']:.0%} / {s['loss_rate']:.0%}"),
         ("mean episode length", lambda s: f"{s['mean_length_s']:.1f} s"),
         ("mean reward (blue car)", lambda s: f"{s['mean_reward']:.2f} +/- {s['std_reward']:.2f}"),
     ]
@@ -296,10 +221,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     viewer: Optional[LiveViewer] = None
     recorder: Optional[FrameRecorder] = None
     try:
-        cfg = load_config(args.config, args.set)
+        run_config = model_path.parent / RUN_CONFIG_NAME
+        cfg = load_config(args.config or (run_config if run_config.is_file() else None), args.set)
         if not model_path.is_file():
-            raise FileNotFoundError(f"model '{model_path}' not found.")
+            raise FileNotFoundError(f"model '{model_path}' not found (python train_sb3.py --list-runs shows the runs).")
         norm_path = Path(args.vecnormalize) if args.vecnormalize else normalizer_path_for(model_path)
+        inspect_pair(model_path, norm_path)  # readable, PPO, and the two belong together (else exit 2)
         if args.render_live:
             try:
                 import rlviser_py  # noqa: F401  (rlgym's RLViserRenderer imports it)
@@ -313,6 +240,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise ValueError(f"--team-size {args.team_size} is larger than environment.obs_zero_padding "
                              f"({cfg['environment']['obs_zero_padding']}) the model was trained with.")
         team_size = args.team_size or (min(selfplay_team_sizes(cfg["environment"])) if selfplay else None)
+        opponents = ["self", "idle"] if args.opponent == "both" else args.opponent.split(",")
+        for opponent in opponents:
+            if opponent not in ("self", *SCRIPTED_NAMES):
+                inspect_pair(Path(opponent))  # a saved opponent: readable, PPO, with its normalizer (else exit 2)
         venv = make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], args.seed,
                                   record_state=bool(args.render or args.render_live))
         try:
@@ -329,10 +260,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             observers = [obs for obs in (recorder, viewer) if obs is not None]
             if selfplay:
                 summaries = {}
-                for opponent in (("self", "idle") if args.opponent == "both" else (args.opponent,)):
-                    played = play_match_episodes(model, vec_norm, cfg["environment"], cfg["rewards"], team_size,
-                                                 opponent, args.episodes, args.seed, observers)
-                    summaries[f"vs_{opponent}"] = summarize_match(played)
+                me = PolicyDriver(model, vec_norm, deterministic=not args.stochastic)
+                table = lookup_table(cfg["environment"], cfg["rewards"])
+                for opponent in opponents:
+                    orange = None if opponent == "self" else make_driver(opponent, table, args.seed,
+                                                                          deterministic=not args.stochastic)
+                    played = play_episodes(me, orange, cfg["environment"], cfg["rewards"], team_size, args.episodes,
+                                           args.seed, observers)
+                    summaries[f"vs_{opponent}"] = summarize_episodes(played)
                     observers = [viewer] if viewer is not None else []  # the animation holds the first run
                 summary = {"episodes": args.episodes, "team_size": team_size, **summaries}
             else:

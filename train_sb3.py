@@ -27,6 +27,7 @@ from stable_baselines3.common.logger import configure
 from callbacks import (
     EntropyScheduleCallback,
     GradNormCallback,
+    LeagueCallback,
     PairCheckpointCallback,
     RewardPartsCallback,
     TrainingHealthCallback,
@@ -35,7 +36,9 @@ from callbacks import (
     make_eval_callback,
 )
 from envs.vec_env import available_cores, close_vec_env, resolve_num_envs
-from training.config import ConfigError, check_rollout, load_config
+from envs.components import team_sizes
+from league.league import League
+from training.config import ConfigError, check_rollout, league_match_counts, load_config
 from training.model_files import PairInfo
 from training.runs import (
     Run,
@@ -111,13 +114,20 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
               f"mutators: {', '.join(env['state_mutators'])}")
     if env["vec_env"] == "selfplay":
         matches = ", ".join(f"{count} x {name}" for name, count in env["selfplay"]["matches"].items() if count)
+        league = ", ".join(f"{count} x {name}" for name, count in cfg["league"]["matches"].items() if count)
         workers = len(worker_info["plans"])
         per_worker = sorted({len(plan.matches) for plan in worker_info["plans"]})
         setup = [
             f"Workers:     {workers} processes (SelfPlayVecEnv, shared memory), "
             f"{'-'.join(map(str, per_worker))} match(es) each, {threads}",
-            f"Match:       self-play, {matches} = {num_envs} cars, every car a learning sample; {timing}",
+            f"Match:       self-play {matches or 'none'}, league {league or 'none'} = {num_envs} learning cars; "
+            f"{timing}",
         ]
+        if league:
+            shares = ", ".join(f"{kind} {share:g}" for kind, share in cfg["league"]["shares"].items())
+            setup.append(f"League:      opponents {shares} (scripted: {', '.join(cfg['league']['scripted'])}); "
+                         f"snapshot every {cfg['league']['snapshot_every']:,} steps, pool of "
+                         f"{cfg['league']['pool_size']}")
     else:
         auto = (f" (auto-adjusted: {env['num_envs']} asked, {available_cores()} cores x {env['max_envs_per_core']})"
                 if num_envs != env["num_envs"] else "")
@@ -182,7 +192,7 @@ def plan_run(args: argparse.Namespace) -> Plan:
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     cfg = load_config(config_path, overrides)
-    num_envs = resolve_num_envs(cfg["environment"], args.num_envs)
+    num_envs = resolve_num_envs(cfg["environment"], args.num_envs, team_sizes(league_match_counts(cfg)))
     check_rollout(cfg, num_envs)
     device = resolve_device(cfg["training"]["device"])
     if resume is not None and not args.run_name:
@@ -193,6 +203,19 @@ def plan_run(args: argparse.Namespace) -> Plan:
                          cfg["checkpoints"]["min_free_mb"])
     source = config_path or ("./config.yaml" if Path("config.yaml").is_file() else "repository config.yaml")
     return Plan(cfg, source + (f" + {len(overrides)} override(s)" if overrides else ""), num_envs, device, run, resume)
+
+
+def attach_league(cfg: dict[str, Any], run: Run, model: PPO, env: Any, device: th.device) -> Optional[League]:
+    """The run's league (ratings and pool restored from its folder when resuming), driving the opponents of
+    the vec env's league matches; None when the config has no league matches."""
+    counts = league_match_counts(cfg)
+    if not any(counts.values()):
+        return None
+    league = League(cfg["league"], run.checkpoint_dir, len(team_sizes(counts)), cfg["training"]["seed"])
+    league.load(device)
+    league.bind(model, model.get_vec_normalize_env())
+    env.unwrapped.set_opponents(league)
+    return league
 
 
 def newest_pair_note(run: Run) -> str:
@@ -285,6 +308,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         else:
             model = make_model(cfg, env, plan.device, seed)
             total = train_cfg["total_timesteps"]
+        league = attach_league(cfg, run, model, env, plan.device)
         write_run_config(run, cfg)
         model.set_logger(configure(str(run.log_dir),
                                    ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
@@ -308,6 +332,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             RewardPartsCallback(cfg["logging"]["log_interval"]),
             checkpoints,
         ]
+        if league is not None:
+            callbacks.append(LeagueCallback(league, cfg["league"]["snapshot_every"]))
         if eval_env is not None:
             callbacks.append(make_eval_callback(eval_env, str(run.checkpoint_dir), cfg["evaluation"]["eval_freq"],
                                                 plan.num_envs, cfg["evaluation"]["n_eval_episodes"]))

@@ -10,8 +10,10 @@ shows the share of sim spent on them).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 #: Vec-env steps (or env steps for ``env``) run before the clock starts: first torch calls, worker caches.
@@ -233,14 +235,49 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
     seed = cfg["training"]["seed"]
     train = cfg["training"]
     env = make_training_env(cfg, num_envs, seed)
+    league_dir = tempfile.TemporaryDirectory(prefix="bench-league-")
     try:
         model = make_model(cfg, env, device, seed)
+        pool = attach_full_league(cfg, model, env, Path(league_dir.name))
         clock = make_iteration_clock(seconds)
         model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(train), clock]),
                     log_interval=cfg["logging"]["log_interval"])
     finally:
         env.close()
+        league_dir.cleanup()
     (t0, n0), (t1, n1) = clock.marks[1], clock.marks[-1]
     iterations = len(clock.marks) - 2
+    league = f", league with {pool} past versions" if pool else ", no league"
     return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} steps, "
-                                     f"{train['n_epochs']} epochs of minibatch {train['batch_size']}")
+                                     f"{train['n_epochs']} epochs of minibatch {train['batch_size']}{league}")
+
+
+def attach_full_league(cfg: dict[str, Any], model: Any, env: Any, folder: Path) -> int:
+    """Give the vec env's league matches their trainer-side league, its pool already full (``pool_size``
+    snapshots: the most opponent versions, so the most inference batches per step, a long run ever has).
+    Returns the pool size (0: the config has no league matches)."""
+    from envs.components import team_sizes
+    from league.league import League
+    from training.config import league_match_counts
+
+    sizes = team_sizes(league_match_counts(cfg))
+    if not sizes:
+        return 0
+    league = League(cfg["league"], folder, len(sizes), cfg["training"]["seed"])
+    league.bind(model, env)
+    for steps in range(cfg["league"]["pool_size"]):
+        model.num_timesteps = steps  # distinct names; every version is a separate network copy
+        league.snapshot()
+    model.num_timesteps = 0
+    env.unwrapped.set_opponents(league)
+    return len(league.pool)
+
+
+def without_league(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The same config in pure self-play with the same number of learning cars: every two league matches of a
+    size become one self-play match of that size (an odd league count rounds up: one more slot)."""
+    matches = {name: count + (cfg["league"]["matches"][name] + 1) // 2
+               for name, count in cfg["environment"]["selfplay"]["matches"].items()}
+    return {**cfg, "environment": {**cfg["environment"], "selfplay": {**cfg["environment"]["selfplay"],
+                                                                      "matches": matches}},
+            "league": {**cfg["league"], "matches": {name: 0 for name in cfg["league"]["matches"]}}}

@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 EXIT_CONFIG_ERROR = 2
 DEFAULT_SECONDS = 5.0
-STAGES = ("ceiling", "env", "collect_random", "collect_policy", "train")
+STAGES = ("ceiling", "env", "collect_random", "collect_policy", "train", "train_no_league")
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -70,6 +70,7 @@ def config_summary(cfg: dict[str, Any], num_envs: int) -> dict[str, Any]:
         "vec_env": env["vec_env"],
         "num_envs": num_envs,
         "selfplay_matches": dict(env["selfplay"]["matches"]),
+        "league_matches": dict(cfg["league"]["matches"]) if env["vec_env"] == "selfplay" else {},
         "blue_size": env["blue_size"],
         "orange_size": env["orange_size"],
         "opponent_policy": env["opponent_policy"],
@@ -114,14 +115,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     import torch as th
 
     from bench import stages
+    from envs.components import team_sizes
     from envs.vec_env import available_cores, resolve_num_envs
+    from training.config import league_match_counts
 
     cores = available_cores()
-    num_envs = resolve_num_envs(cfg["environment"], None)
+    num_envs = resolve_num_envs(cfg["environment"], None, team_sizes(league_match_counts(cfg)))
+    has_league = any(league_match_counts(cfg).values())
     env, seconds = cfg["environment"], args.seconds
     machine = {"cores": cores, "cpu": cpu_name(), "device": str(device), "torch_threads": th.get_num_threads()}
     if env["vec_env"] == "selfplay":
         what = "self-play " + ", ".join(f"{n} x {name}" for name, n in env["selfplay"]["matches"].items() if n)
+        if has_league:
+            what += " + league " + ", ".join(f"{n} x {name}" for name, n in cfg["league"]["matches"].items() if n)
     else:
         what = f"subproc {env['blue_size']}v{env['orange_size']}"
     print(f"Benchmarking {what}, tick_skip {env['tick_skip']}, {env['obs_builder']} obs, {num_envs} env slots, "
@@ -133,9 +139,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         "collect_random": lambda: stages.run_collect_random_stage(cfg, seconds, num_envs),
         "collect_policy": lambda: stages.run_collect_policy_stage(cfg, seconds, num_envs, device),
         "train": lambda: stages.run_train_stage(cfg, seconds, num_envs, device),
+        "train_no_league": lambda: stages.run_train_stage(stages.without_league(cfg), seconds, num_envs, device),
     }
     results = {}
-    for name in STAGES:
+    for name in STAGES if has_league else STAGES[:-1]:
         results[name] = runners[name]()
         print(f"  {name:<16}{results[name].sps:>12,.0f} agent-steps/s over {results[name].seconds:.2f} s",
               flush=True)
@@ -148,6 +155,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         "machine": machine,
         "config": config_summary(cfg, num_envs),
     }
+    if has_league:
+        report["league_cost"] = {"train_over_train_no_league": results["train"].sps / results["train_no_league"].sps}
+        print(f"League: train / train_no_league = {report['league_cost']['train_over_train_no_league']:.3f} "
+              "(same learning cars; the league's extra simulated cars and opponent inference)")
     if args.profile:
         from bench.profile import profile_iteration
 

@@ -4,6 +4,7 @@ from callbacks.checkpoint import PairCheckpointCallback
 from callbacks.entropy_schedule import EntropyScheduleCallback
 from callbacks.evaluation import SaveBestPairCallback, make_eval_callback
 from callbacks.grad_norm import GradNormCallback
+from callbacks.league import LeagueCallback
 from callbacks.health import TrainingHealthCallback, health_limits
 from callbacks.progress import TrainingProgressBar
 from callbacks.reward_parts import RewardPartsCallback
@@ -12,6 +13,7 @@ from callbacks.torch_threads import UpdateThreadsCallback
 __all__ = [
     "EntropyScheduleCallback",
     "GradNormCallback",
+    "LeagueCallback",
     "TrainingHealthCallback",
     "PairCheckpointCallback",
     "RewardPartsCallback",

@@ -1,4 +1,4 @@
-"""Log each reward part to TensorBoard as ``reward/<part>_mean``."""
+"""Log each reward part to TensorBoard as ``reward/<part>_mean`` (and ``league_reward/<part>_mean``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 class RewardPartsCallback(BaseCallback):
     """Sums every env's ``info["reward_parts"]`` over each episode; at each log, records per part the
-    mean per-episode sum over the episodes finished since the previous log.
+    mean per-episode sum over the episodes finished since the previous log: ``reward/<part>_mean`` over every
+    learning car, and ``league_reward/<part>_mean`` over the learning cars of league matches
+    (``info["league"]``). In self-play both teams learn, so zero-sum parts (``goal``, ``ball_to_goal``) average
+    to 0 there; the league cars' sums show what the policy wins against its opponents.
 
     :param log_interval: PPO iterations between two logger dumps (the same value given to ``learn``).
     """
@@ -18,7 +21,8 @@ class RewardPartsCallback(BaseCallback):
         self.log_interval = log_interval
         self._names: list[str] = []
         self._running: np.ndarray = np.zeros((0, 0))  # [n_envs, n_parts] sums of the current episodes
-        self._finished: list[np.ndarray] = []  # per finished episode: [n_parts]
+        self._league: np.ndarray = np.zeros(0, dtype=bool)  # [n_envs] slot belongs to a league match
+        self._finished: list[tuple[bool, np.ndarray]] = []  # per finished episode: (league, [n_parts])
         self._rollouts = 0
 
     def _on_step(self) -> bool:
@@ -27,11 +31,12 @@ class RewardPartsCallback(BaseCallback):
         if not self._names:
             self._names = list(infos[0]["reward_parts"])
             self._running = np.zeros((len(infos), len(self._names)))
+            self._league = np.array([bool(info.get("league")) for info in infos])
         for i, info in enumerate(infos):
             parts = info["reward_parts"]
             self._running[i] += [parts[name] for name in self._names]
             if dones[i]:
-                self._finished.append(self._running[i].copy())
+                self._finished.append((bool(self._league[i]), self._running[i].copy()))
                 self._running[i] = 0.0
         return True
 
@@ -39,8 +44,11 @@ class RewardPartsCallback(BaseCallback):
         self._rollouts += 1
         if self._rollouts % self.log_interval != 0 or not self._finished:
             return
-        means = np.mean(self._finished, axis=0)
-        for name, value in zip(self._names, means):
-            self.logger.record(f"reward/{name}_mean", float(value))
+        groups = {"reward": [sums for _, sums in self._finished],
+                  "league_reward": [sums for league, sums in self._finished if league]}
+        for prefix, episodes in groups.items():
+            if episodes:
+                for name, value in zip(self._names, np.mean(episodes, axis=0)):
+                    self.logger.record(f"{prefix}/{name}_mean", float(value))
         self.logger.record("reward/episodes", len(self._finished))
         self._finished.clear()

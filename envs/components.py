@@ -15,6 +15,7 @@ from rlgym.rocket_league.done_conditions import AnyCondition, GoalCondition, NoT
 from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, KickoffMutator, MutatorSequence
 from rlgym_tools.rocket_league.obs_builders.relative_default_obs import RelativeDefaultObs
 from rlgym_tools.rocket_league.state_mutators.random_physics_mutator import RandomPhysicsMutator
+from rlgym_tools.rocket_league.state_mutators.weighted_sample_mutator import WeightedSampleMutator
 
 from envs.engine import RepeatedActionEngine
 from envs.obs import FastDefaultObs
@@ -59,6 +60,9 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
     blue, orange = team_sizes or (env_cfg["blue_size"], env_cfg["orange_size"])
     init_meshes(env_cfg["meshes_path"])
     mutators = [STATE_MUTATORS[name]() for name in env_cfg["state_mutators"]]
+    share = env_cfg["random_start_share"]
+    if share > 0:  # a share of episodes starts from rlgym-tools' random physics instead
+        mutators = [WeightedSampleMutator([MutatorSequence(*mutators), RandomPhysicsMutator()], [1 - share, share])]
     if state_mutator is not None:
         mutators = [state_mutator]
     reward_fn = NamedPartsReward(reward_weights)
@@ -78,9 +82,15 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
     return match, reward_fn
 
 
-def selfplay_team_sizes(env_cfg: dict[str, Any]) -> list[int]:
-    """Team size of every self-play match, in slot order: all 1v1 matches, then 2v2, then 3v3."""
+def team_sizes(matches: dict[str, int]) -> list[int]:
+    """Team size of every match of a ``{"1v1": count, "2v2": count, "3v3": count}`` section, in slot order:
+    all 1v1 matches, then 2v2, then 3v3."""
     sizes: list[int] = []
-    for name, count in env_cfg["selfplay"]["matches"].items():
+    for name, count in matches.items():
         sizes += [MATCH_SIZES[name]] * count
     return sizes
+
+
+def selfplay_team_sizes(env_cfg: dict[str, Any]) -> list[int]:
+    """Team size of every self-play match (``environment.selfplay.matches``), in slot order."""
+    return team_sizes(env_cfg["selfplay"]["matches"])

@@ -51,8 +51,38 @@ class VelocityBallToGoalReward(RewardFunction[AgentID, GameState, float]):
         return {agent: per_team[state.cars[agent].team_num] for agent in agents}
 
 
+class FaceBallReward(RewardFunction[AgentID, GameState, float]):
+    """How straight the car's nose points at the ball, integrated over the step.
+
+    Units: 1.0 per game second when facing the ball exactly (cosine of the angle between the car's forward
+    axis and the direction to the ball), -1.0 per second facing away. rlgym and rlgym-tools (v2) have no
+    face-ball reward; community guides use a small one early in training.
+    """
+
+    def __init__(self) -> None:
+        self._prev_tick: int = 0
+
+    def reset(self, agents: List[AgentID], initial_state: GameState, shared_info: Dict[str, Any]) -> None:
+        self._prev_tick = initial_state.tick_count
+
+    def get_rewards(self, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
+                    is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
+        dt = (state.tick_count - self._prev_tick) / TICKS_PER_SECOND
+        self._prev_tick = state.tick_count
+        rewards = {}
+        for agent in agents:
+            car = state.cars[agent].physics
+            to_ball = state.ball.position - car.position
+            rewards[agent] = float(np.dot(car.forward, to_ball)) / max(float(np.linalg.norm(to_ball)), 1e-6) * dt
+        return rewards
+
+
 def _boost_gain() -> RewardFunction:
     return BoostChangeReward(gain_weight=1.0, lose_weight=0.0)
+
+
+def _speed_to_ball() -> RewardFunction:
+    return VelocityPlayerToBallReward(include_negative_values=False)
 
 
 #: Reward part name (the key in ``config.yaml``'s ``rewards:``) -> constructor of the rlgym reward function.
@@ -60,6 +90,8 @@ REWARD_PARTS: dict[str, Callable[[], RewardFunction]] = {
     "goal": GoalReward,
     "touch": TouchReward,
     "player_to_ball": VelocityPlayerToBallReward,
+    "speed_to_ball": _speed_to_ball,
+    "face_ball": FaceBallReward,
     "ball_to_goal": VelocityBallToGoalReward,
     "boost_gain": _boost_gain,
 }

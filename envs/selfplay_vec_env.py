@@ -15,7 +15,11 @@ SB3 has no RLGym v2 adapter for self-play (rlgym-tools v2 dropped ``SB3MultipleI
   gives them, so ``VecMonitor``, ``VecNormalize`` and the callbacks work unchanged;
 * a worker that dies (crash, kill -9) is restarted with fresh matches and a warning: its slots end their
   episode in that step as truncated (terminal observation = the last one the policy saw, reward 0,
-  ``info["worker_restarted"]``). Training goes on.
+  ``info["worker_restarted"]``). Training goes on;
+* league matches (``league_sizes``): the learning policy drives one team (side drawn per episode), an
+  :class:`Opponents` object drives the other: only learning cars are slots. At every league episode's end the
+  opponents get the result and choose who plays the next episode; trainer-driven opponents' actions are asked
+  from it in one call per step (``act``), scripted ones run in the workers.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import multiprocessing as mp
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -32,13 +36,50 @@ from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from envs.components import build_match, selfplay_team_sizes
-from envs.selfplay_worker import SharedArrays, WorkerPlan, plan_workers, worker_main
+from envs.scripted import SCRIPTED_NAMES
+from envs.selfplay_worker import TRAINER_DRIVEN, SharedArrays, WorkerPlan, plan_workers, worker_main
 from envs.vec_env import available_cores, single_threaded_children
 
 #: Seconds a worker may take to start (spawn, imports, building its matches) before the run stops.
 START_TIMEOUT_S = 300.0
 #: Seconds ``close`` waits for a worker to exit before terminating it.
 CLOSE_TIMEOUT_S = 10.0
+
+
+class Opponents(Protocol):
+    """Who drives the opponent team of each league match (``league/`` implements it for training).
+
+    ``assign`` returns an ``opp_kind``: :data:`envs.selfplay_worker.TRAINER_DRIVEN` (then ``act`` gives the
+    actions) or ``1 + i`` for the scripted driver ``SCRIPTED_NAMES[i]``.
+    """
+
+    def assign(self, match: int) -> int:
+        """Choose the opponent of league match ``match`` for its next episode."""
+
+    def result(self, match: int, outcome: Optional[int]) -> None:
+        """League match ``match`` ended: +1 the learning team scored, -1 it conceded, 0 no goal; None: lost with
+        a restarted worker (no result)."""
+
+    def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
+        """Actions ``[n]`` for trainer-driven opponent cars with raw observations ``obs`` ``[n, obs_size]`` in
+        league matches ``matches`` ``[n]``."""
+
+
+class ScriptedOpponents:
+    """Default :class:`Opponents`: a scripted driver drawn uniformly for every episode (no trainer-side policy)."""
+
+    def __init__(self, names: Sequence[str] = SCRIPTED_NAMES, seed: int = 0):
+        self.kinds = [1 + SCRIPTED_NAMES.index(name) for name in names]
+        self.rng = np.random.default_rng(seed)
+
+    def assign(self, match: int) -> int:
+        return int(self.rng.choice(self.kinds))
+
+    def result(self, match: int, outcome: Optional[int]) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
+        raise RuntimeError("ScriptedOpponents drive no opponent from the trainer")
 
 
 class WorkerError(RuntimeError):
@@ -79,23 +120,34 @@ class SelfPlayVecEnv(VecEnv):
     :param max_restarts: dead workers restarted in this env's life; the next death raises ``WorkerError``.
     :param state_mutator: a picklable mutator replacing the configured ones after the team-size one (tests use
         it to force goals).
+    :param league_sizes: cars per team of each league match (after the self-play matches' slots).
+    :param opponents: who drives the league opponents (default: :class:`ScriptedOpponents`); see
+        :meth:`set_opponents`.
     """
 
     def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int,
-                 num_workers: int = 0, max_restarts: int = 10, state_mutator: Optional[StateMutator] = None):
+                 num_workers: int = 0, max_restarts: int = 10, state_mutator: Optional[StateMutator] = None,
+                 league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None):
         team_sizes = selfplay_team_sizes(env_cfg)
         observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
-        super().__init__(2 * sum(team_sizes), observation_space, action_space)
+        super().__init__(2 * sum(team_sizes) + sum(league_sizes), observation_space, action_space)
         self.env_cfg, self.reward_weights, self.state_mutator = env_cfg, reward_weights, state_mutator
-        self.team_sizes = team_sizes
-        self.plans: list[WorkerPlan] = plan_workers(team_sizes, num_workers or available_cores())
+        self.team_sizes, self.league_sizes = team_sizes, list(league_sizes)
+        self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
+        self.plans: list[WorkerPlan] = plan_workers(team_sizes, num_workers or available_cores(), league_sizes)
+        league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
+                              key=lambda m: m.league_index)
+        #: Per league match: its first learning slot; per opponent row: its league match.
+        self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
+        self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
         self.max_restarts = max_restarts
         self.restarts = 0
         self.closed = False
         self.waiting = False
         self._seed = seed
         self._ctx = mp.get_context("spawn")
-        self._arrays = SharedArrays(self._ctx, self.num_envs, observation_space.shape[0], len(self.part_names))
+        self._arrays = SharedArrays(self._ctx, self.num_envs, observation_space.shape[0], len(self.part_names),
+                                    n_opp=sum(league_sizes), n_league=len(league_sizes))
         self._last_obs = np.zeros((self.num_envs, observation_space.shape[0]), dtype=np.float32)
         self._workers: list[Optional[_Worker]] = [None] * len(self.plans)
         self._restarted: list[int] = []  # workers restarted during the current step
@@ -184,11 +236,33 @@ class SelfPlayVecEnv(VecEnv):
             if not ok or self._receive(index) is None:
                 self._restart(index)
 
+    # ------------------------------------------------------------------------------------ league
+    def set_opponents(self, opponents: Opponents) -> None:
+        """Who drives the league opponents, from the next ``reset`` on (the training league is attached once the
+        model exists, before ``learn`` resets the env)."""
+        self.opponents = opponents
+
+    def _opponent_actions(self) -> None:
+        """Ask the trainer-side opponents for the actions of the cars they drive (one call per step)."""
+        a = self._arrays
+        rows = np.flatnonzero(a.opp_kind[self.opp_match] == TRAINER_DRIVEN)
+        if len(rows):
+            a.opp_actions[rows] = np.asarray(self.opponents.act(a.opp_obs[rows], self.opp_match[rows])).reshape(-1)
+
+    def _league_episodes_ended(self, dones: np.ndarray) -> None:
+        a = self._arrays
+        restarted = {m.league_index for index in self._restarted for m in self.plans[index].matches}
+        for match in np.flatnonzero(dones[self.league_first_slot]):
+            self.opponents.result(int(match), None if match in restarted else int(a.outcome[match]))
+            a.opp_kind[match] = self.opponents.assign(int(match))
+
     # ------------------------------------------------------------------------------------ VecEnv API
     def reset(self) -> VecEnvObs:
         """Reset every match. Seeds given by ``seed()`` (SB3 calls it with the model's seed) apply here."""
         if self._seeds[0] is not None:
             self._seed = int(self._seeds[0])
+        for match in range(len(self.league_sizes)):
+            self._arrays.opp_kind[match] = self.opponents.assign(match)
         self._await_all(self._broadcast("reset", self._seed))
         self._restarted.clear()
         self._reset_seeds()
@@ -197,6 +271,8 @@ class SelfPlayVecEnv(VecEnv):
 
     def step_async(self, actions: np.ndarray) -> None:
         self._arrays.actions[:] = np.asarray(actions).reshape(self.num_envs)
+        if len(self.league_sizes):
+            self._opponent_actions()
         self._restarted.clear()
         self._sent = self._broadcast("step")
         self.waiting = True
@@ -229,6 +305,10 @@ class SelfPlayVecEnv(VecEnv):
         for index in self._restarted:
             for slot in range(self.plans[index].slots.start, self.plans[index].slots.stop):
                 infos[slot]["worker_restarted"] = True
+        if len(self.league_sizes):
+            for slot in range(int(self.league_first_slot[0]), self.num_envs):
+                infos[slot]["league"] = True
+            self._league_episodes_ended(dones)
         self._last_obs = obs
         return obs.copy(), rewards, dones, infos
 
@@ -297,10 +377,13 @@ class SelfPlayVecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]
 
 
-def make_selfplay_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int) -> SelfPlayVecEnv:
-    """The self-play vec env sized by the config's ``environment.selfplay`` section."""
+def make_selfplay_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int,
+                          league_sizes: Sequence[int] = ()) -> SelfPlayVecEnv:
+    """The self-play vec env sized by the config's ``environment.selfplay`` section, plus league matches of
+    ``league_sizes`` cars per team (scripted opponents until :meth:`SelfPlayVecEnv.set_opponents`)."""
     selfplay = env_cfg["selfplay"]
-    return SelfPlayVecEnv(env_cfg, reward_weights, seed, selfplay["num_workers"], selfplay["max_worker_restarts"])
+    return SelfPlayVecEnv(env_cfg, reward_weights, seed, selfplay["num_workers"], selfplay["max_worker_restarts"],
+                          league_sizes=league_sizes)
 
 
-__all__ = ["SelfPlayVecEnv", "WorkerError", "make_selfplay_vec_env", "probe_spaces"]
+__all__ = ["Opponents", "ScriptedOpponents", "SelfPlayVecEnv", "WorkerError", "make_selfplay_vec_env", "probe_spaces"]

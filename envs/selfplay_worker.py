@@ -7,8 +7,15 @@ reward parts and episode flags into the same slots and answers with one tiny pip
 one small message per worker in each direction instead of one pickled ``(obs, reward, done, info)`` per env
 (SB3's ``SubprocVecEnv``).
 
-Slot layout of a match with ``n`` cars per team: ``blue-0 .. blue-(n-1)``, then ``orange-0 .. orange-(n-1)``.
-Each car sees the match from its own side (rlgym's obs builders mirror the field for orange).
+Slot layout of a self-play match with ``n`` cars per team: ``blue-0 .. blue-(n-1)``, then ``orange-0 ..
+orange-(n-1)``. Each car sees the match from its own side (rlgym's obs builders mirror the field for orange).
+
+League matches (after the self-play ones) have ``n`` slots: the learning team's cars, on a side drawn at every
+reset (``learner_team``). The other team's cars are *opponent rows* (``opp_obs`` / ``opp_actions``), not slots:
+per league match, ``opp_kind`` (set by the trainer before each step) says who drives them: ``0`` the trainer
+(actions it wrote to ``opp_actions``, e.g. from a past version of the policy), or a scripted driver run here
+from the game state (``1 + index`` in :data:`envs.scripted.SCRIPTED_NAMES`). When a league episode ends,
+``outcome`` holds +1 (the learning team scored), -1 (it conceded) or 0 (time limit / no-touch timeout).
 
 Seeds: match ``i`` of a run seeded ``s`` draws from ``SeedSequence([s, i, generation])`` (``generation`` counts
 restarts of its worker), so a match plays the same way whichever worker runs it and how many matches that
@@ -28,18 +35,25 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-#: Per-slot arrays: name -> (dtype, True when there is one row of ``obs_size`` / ``n_parts`` values per slot).
-ARRAY_FIELDS: dict[str, tuple[Any, Optional[str]]] = {
-    "obs": (np.float32, "obs_size"),           # observation after the step (after the reset if the match ended)
-    "terminal_obs": (np.float32, "obs_size"),  # last observation of an ended episode (valid where done)
-    "actions": (np.int64, None),               # lookup-table index chosen by the policy
-    "rewards": (np.float32, None),
-    "parts": (np.float32, "n_parts"),          # weighted reward parts, in ``part_names`` order
-    "terminated": (np.bool_, None),            # a goal ended the match
-    "truncated": (np.bool_, None),             # time limit / no-touch timeout ended it (and no goal)
-    "touched": (np.bool_, None),               # the car touched the ball during the step
-    "goal": (np.int8, None),                   # +1 its team scored this step, -1 conceded, 0 no goal
+#: Shared arrays: name -> (dtype, what indexes the rows, width of a row: ``obs_size`` / ``n_parts`` or one value).
+ARRAY_FIELDS: dict[str, tuple[Any, str, Optional[str]]] = {
+    "obs": (np.float32, "n_slots", "obs_size"),           # observation after the step (after the reset if it ended)
+    "terminal_obs": (np.float32, "n_slots", "obs_size"),  # last observation of an ended episode (valid where done)
+    "actions": (np.int64, "n_slots", None),               # lookup-table index chosen by the policy
+    "rewards": (np.float32, "n_slots", None),
+    "parts": (np.float32, "n_slots", "n_parts"),          # weighted reward parts, in ``part_names`` order
+    "terminated": (np.bool_, "n_slots", None),            # a goal ended the match
+    "truncated": (np.bool_, "n_slots", None),             # time limit / no-touch timeout ended it (and no goal)
+    "touched": (np.bool_, "n_slots", None),               # the car touched the ball during the step
+    "goal": (np.int8, "n_slots", None),                   # +1 its team scored this step, -1 conceded, 0 no goal
+    "opp_obs": (np.float32, "n_opp", "obs_size"),         # league opponents' observations (current state)
+    "opp_actions": (np.int64, "n_opp", None),             # their actions when the trainer drives them
+    "opp_kind": (np.int8, "n_league", None),              # per league match: 0 trainer-driven, 1+i scripted i
+    "learner_team": (np.int8, "n_league", None),          # per league match: the learning team's side this episode
+    "outcome": (np.int8, "n_league", None),               # per league match: result of the episode that just ended
 }
+#: ``opp_kind`` value for opponents whose actions the trainer writes to ``opp_actions``.
+TRAINER_DRIVEN = 0
 
 
 class SharedArrays:
@@ -49,22 +63,22 @@ class SharedArrays:
     file descriptor). The backing file is unlinked as soon as it is created, so nothing is ever left in
     ``/dev/shm``, whatever way the processes end.
 
-    Shapes: ``obs`` / ``terminal_obs`` ``[n_slots, obs_size]``, ``parts`` ``[n_slots, n_parts]``, the others
-    ``[n_slots]``.
+    Shapes: ``obs`` / ``terminal_obs`` ``[n_slots, obs_size]``, ``parts`` ``[n_slots, n_parts]``, ``opp_obs``
+    ``[n_opp, obs_size]``, ``opp_actions`` ``[n_opp]``, the league fields ``[n_league]``, the others ``[n_slots]``.
     """
 
-    def __init__(self, ctx: Any, n_slots: int, obs_size: int, n_parts: int):
-        self.sizes = {"n_slots": n_slots, "obs_size": obs_size, "n_parts": n_parts}
+    def __init__(self, ctx: Any, n_slots: int, obs_size: int, n_parts: int, n_opp: int = 0, n_league: int = 0):
+        self.sizes = {"n_slots": n_slots, "obs_size": obs_size, "n_parts": n_parts, "n_opp": n_opp,
+                      "n_league": n_league}
         self._raw = {}
-        for name, (dtype, width) in ARRAY_FIELDS.items():
-            count = n_slots * (self.sizes[width] if width else 1)
+        for name, (dtype, rows, width) in ARRAY_FIELDS.items():
+            count = self.sizes[rows] * (self.sizes[width] if width else 1)
             self._raw[name] = ctx.RawArray(ctypes.c_uint8, max(1, count * np.dtype(dtype).itemsize))
         self._map()
 
     def _map(self) -> None:
-        n_slots = self.sizes["n_slots"]
-        for name, (dtype, width) in ARRAY_FIELDS.items():
-            shape = (n_slots, self.sizes[width]) if width else (n_slots,)
+        for name, (dtype, rows, width) in ARRAY_FIELDS.items():
+            shape = (self.sizes[rows], self.sizes[width]) if width else (self.sizes[rows],)
             count = int(np.prod(shape))
             view = np.frombuffer(self._raw[name], dtype=np.uint8)[: count * np.dtype(dtype).itemsize]
             setattr(self, name, view.view(dtype).reshape(shape))
@@ -86,19 +100,32 @@ class SharedArrays:
     truncated: np.ndarray
     touched: np.ndarray
     goal: np.ndarray
+    opp_obs: np.ndarray
+    opp_actions: np.ndarray
+    opp_kind: np.ndarray
+    learner_team: np.ndarray
+    outcome: np.ndarray
 
 
 @dataclass(frozen=True)
 class MatchPlan:
-    """One match: ``index`` in the run (seeds depend on it), cars per team, and the slot of its first car."""
+    """One match: ``index`` in the run (seeds depend on it), cars per team, and the slot of its first learning
+    car. A league match also has ``league_index`` (its row in the per-league-match arrays) and ``first_opp`` (the
+    row of its first opponent car in ``opp_obs`` / ``opp_actions``)."""
 
     index: int
     team_size: int
     first_slot: int
+    league_index: Optional[int] = None
+    first_opp: int = 0
+
+    @property
+    def learning_cars(self) -> int:
+        return self.team_size if self.league_index is not None else 2 * self.team_size
 
     @property
     def stop_slot(self) -> int:
-        return self.first_slot + 2 * self.team_size
+        return self.first_slot + self.learning_cars
 
 
 @dataclass(frozen=True)
@@ -111,23 +138,31 @@ class WorkerPlan:
     def slots(self) -> slice:
         return slice(self.matches[0].first_slot, self.matches[-1].stop_slot)
 
+    @property
+    def league_matches(self) -> list[int]:
+        return [m.league_index for m in self.matches if m.league_index is not None]
 
-def plan_workers(team_sizes: Sequence[int], num_workers: int) -> list[WorkerPlan]:
+
+def plan_workers(team_sizes: Sequence[int], num_workers: int, league_sizes: Sequence[int] = ()) -> list[WorkerPlan]:
     """Split the matches, in order, into ``min(num_workers, matches)`` contiguous groups of about equal car count.
 
-    :param team_sizes: cars per team of each match (slot order).
+    :param team_sizes: cars per team of each self-play match (slot order).
+    :param league_sizes: cars per team of each league match; they come after the self-play matches.
     """
-    n_workers = max(1, min(num_workers, len(team_sizes)))
-    total_cars = 2 * sum(team_sizes)
+    kinds = [(size, None) for size in team_sizes] + [(size, i) for i, size in enumerate(league_sizes)]
+    n_workers = max(1, min(num_workers, len(kinds)))
+    total_cars = 2 * sum(size for size, _ in kinds)
     plans: list[WorkerPlan] = []
     current: list[MatchPlan] = []
-    slot = 0
-    for index, size in enumerate(team_sizes):
-        current.append(MatchPlan(index, size, slot))
-        slot += 2 * size
+    slot = opp = cars = 0
+    for index, (size, league_index) in enumerate(kinds):
+        current.append(MatchPlan(index, size, slot, league_index, opp))
+        slot += current[-1].learning_cars
+        opp += size if league_index is not None else 0
+        cars += 2 * size
         workers_left = n_workers - len(plans) - 1
-        matches_left = len(team_sizes) - index - 1
-        share_reached = slot >= total_cars * (len(plans) + 1) / n_workers
+        matches_left = len(kinds) - index - 1
+        share_reached = cars >= total_cars * (len(plans) + 1) / n_workers
         if workers_left > 0 and (share_reached or matches_left == workers_left):
             plans.append(WorkerPlan(tuple(current)))
             current = []
@@ -141,22 +176,34 @@ def match_seed(seed: int, index: int, generation: int) -> int:
 
 
 class _Match:
-    """One RLGym match and where its cars live in the shared arrays."""
+    """One RLGym match and where its cars live in the shared arrays.
+
+    ``agents`` are the cars in slot order: all cars of a self-play match (blue, then orange); the learning
+    team's cars of a league match, whose other cars are ``opponents`` (``learner_team`` drawn at each reset).
+    """
 
     def __init__(self, plan: MatchPlan, env_cfg: dict[str, Any], reward_weights: dict[str, float],
                  state_mutator: Any = None):
         from envs.components import build_match
+        from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
 
         self.plan = plan
         self.env, self.reward_fn = build_match(env_cfg, reward_weights, state_mutator,
                                                team_sizes=(plan.team_size,) * 2)
         self.agents: list[str] = []
+        self.opponents: list[str] = []
+        self.learner_team = 0
         self._py_state: Any = None
         self._np_state: Any = None
+        self._rng = np.random.default_rng(0)
+        table = self.env.action_parser.parser._lookup_table
+        #: ``opp_kind`` value -> scripted driver (league matches only); ``_rng`` is reseeded with the match.
+        self.scripted = {1 + i: ScriptedDriver(name, table, self._rng) for i, name in enumerate(SCRIPTED_NAMES)}
 
     def seed(self, seed: int) -> None:
         self._py_state = random.Random(seed).getstate()
         self._np_state = np.random.RandomState(seed).get_state()
+        self._rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
 
     def reset(self) -> dict[str, np.ndarray]:
         """Reset with this match's own random state installed in ``random`` / ``np.random``."""
@@ -166,7 +213,13 @@ class _Match:
         self._py_state = random.getstate()
         self._np_state = np.random.get_state()
         cars = self.env.state.cars
-        self.agents = sorted(obs, key=lambda agent: (cars[agent].team_num, agent))
+        ordered = sorted(obs, key=lambda agent: (cars[agent].team_num, agent))
+        if self.plan.league_index is None:
+            self.agents = ordered
+        else:
+            self.learner_team = int(self._rng.integers(2))
+            self.agents = [a for a in ordered if cars[a].team_num == self.learner_team]
+            self.opponents = [a for a in ordered if cars[a].team_num != self.learner_team]
         return obs
 
 
@@ -183,15 +236,27 @@ class MatchGroup:
         """Reseed every match from (``seed``, its index, ``generation``), reset it, write its observations."""
         for match in self.matches:
             match.seed(match_seed(seed, match.plan.index, generation))
-            self._write_obs(match, match.reset(), self.arrays.obs)
+            self._write_obs(match, match.reset())
+
+    def _actions(self, match: _Match) -> dict[str, np.ndarray]:
+        a, plan = self.arrays, match.plan
+        first = plan.first_slot
+        actions = {agent: a.actions[first + i: first + i + 1] for i, agent in enumerate(match.agents)}
+        if plan.league_index is not None:
+            kind = int(a.opp_kind[plan.league_index])
+            if kind == TRAINER_DRIVEN:
+                chosen = a.opp_actions[plan.first_opp: plan.first_opp + plan.team_size]
+            else:
+                chosen = match.scripted[kind].act(match.env.state, match.opponents)
+            actions.update({agent: chosen[i: i + 1] for i, agent in enumerate(match.opponents)})
+        return actions
 
     def step(self) -> None:
         """One decision of every car; a match that ends is reset at once (its last obs go to ``terminal_obs``)."""
         a = self.arrays
         for match in self.matches:
             first = match.plan.first_slot
-            actions = {agent: a.actions[first + i: first + i + 1] for i, agent in enumerate(match.agents)}
-            obs, rewards, terminated, truncated = match.env.step(actions)
+            obs, rewards, terminated, truncated = match.env.step(self._actions(match))
             state = match.env.state
             parts = match.reward_fn.last_parts
             scorer = state.scoring_team if state.goal_scored else None
@@ -202,20 +267,26 @@ class MatchGroup:
                 car = state.cars[agent]
                 a.touched[slot] = car.ball_touches > 0
                 a.goal[slot] = 0 if scorer is None else (1 if scorer == car.team_num else -1)
-            self._write_obs(match, obs, a.obs)
+            self._write_obs(match, obs)
             slots = slice(first, match.plan.stop_slot)
             ended_by_goal = any(terminated.values())
             a.terminated[slots] = ended_by_goal
             a.truncated[slots] = any(truncated.values()) and not ended_by_goal
             if a.terminated[first] or a.truncated[first]:
                 a.terminal_obs[slots] = a.obs[slots]
-                self._write_obs(match, match.reset(), a.obs)
+                if match.plan.league_index is not None:
+                    a.outcome[match.plan.league_index] = 0 if scorer is None else (
+                        1 if scorer == match.learner_team else -1)
+                self._write_obs(match, match.reset())
 
-    @staticmethod
-    def _write_obs(match: _Match, obs: dict[str, np.ndarray], out: np.ndarray) -> None:
-        first = match.plan.first_slot
+    def _write_obs(self, match: _Match, obs: dict[str, np.ndarray]) -> None:
+        a, plan = self.arrays, match.plan
         for i, agent in enumerate(match.agents):
-            out[first + i] = obs[agent]
+            a.obs[plan.first_slot + i] = obs[agent]
+        if plan.league_index is not None:
+            a.learner_team[plan.league_index] = match.learner_team
+            for i, agent in enumerate(match.opponents):
+                a.opp_obs[plan.first_opp + i] = obs[agent]
 
     def close(self) -> None:
         for match in self.matches:

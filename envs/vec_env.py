@@ -8,7 +8,7 @@ import os
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
@@ -29,8 +29,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int]) -> int:
-    """SB3's ``num_envs``. Self-play: the number of cars in all matches (``--num-envs`` is refused).
+def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int], league_sizes: Sequence[int] = ()) -> int:
+    """SB3's ``num_envs``. Self-play: the number of learning cars: every car of the self-play matches and the
+    learning team of each league match (team sizes ``league_sizes``); ``--num-envs`` is refused.
     Subproc: ``--num-envs`` wins; otherwise ``num_envs``, capped at ``max_envs_per_core`` x cores when
     ``auto_adjust_envs``.
 
@@ -44,7 +45,7 @@ def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int]) -> in
                 "environment.selfplay.matches.1v1=8), the worker processes (--set environment.selfplay.num_workers=2), "
                 "or train with --set environment.vec_env=subproc."
             )
-        return 2 * sum(selfplay_team_sizes(env_cfg))
+        return 2 * sum(selfplay_team_sizes(env_cfg)) + sum(league_sizes)
     if cli_num_envs is not None:
         return cli_num_envs
     if env_cfg["auto_adjust_envs"]:

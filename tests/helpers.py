@@ -32,6 +32,7 @@ FAST_TRAIN = [
     "evaluation.n_eval_episodes=1",
     "environment.no_touch_timeout_seconds=2.0",
     "environment.selfplay.matches.1v1=1",  # self-play (the default vec env): one 1v1 match = 2 env slots
+    "league.matches.1v1=0",  # no league match (tests/test_league.py adds them)
 ]
 
 
@@ -63,6 +64,13 @@ def run_cli(script: str, *args: str, cwd: Path, timeout: float = 240, **kwargs) 
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, **kwargs)
+
+
+def run_module(module: str, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> args...`` as a user would, from ``cwd``."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def set_args(overrides: list[str]) -> list[str]:

@@ -30,7 +30,8 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     proc = run_bench("--seconds", "1", "--json", "--profile",
-                     "--set", "environment.selfplay.matches.1v1=1", "--set", "training.device=cpu")
+                     "--set", "environment.selfplay.matches.1v1=1", "--set", "league.matches.1v1=2",
+                     "--set", "league.pool_size=2", "--set", "training.device=cpu")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "agent-steps/s" in proc.stdout  # the readable table came first
@@ -39,7 +40,8 @@ def report() -> dict[str, Any]:
 
 def test_every_stage_reports_a_positive_rate(report: dict[str, Any]) -> None:
     stages = report["stages"]
-    assert set(stages) == set(STAGES)
+    assert set(stages) == set(STAGES)  # train_no_league too: the config has league matches
+    assert report["league_cost"]["train_over_train_no_league"] > 0
     for name, stage in stages.items():
         assert set(stage) >= {"sps", "ratio", "seconds"}, name
         assert stage["sps"] > 0, name
@@ -59,8 +61,9 @@ def test_machine_and_config_are_reported(report: dict[str, Any]) -> None:
     machine, config = report["machine"], report["config"]
     assert {"cores", "cpu", "device"} <= set(machine)
     assert machine["cores"] >= 1 and machine["cpu"] and machine["device"] == "cpu"
-    assert config["num_envs"] == 2
+    assert config["num_envs"] == 2 + 2  # the self-play match's 2 cars + the learning car of each league match
     assert config["vec_env"] == "selfplay" and config["selfplay_matches"]["1v1"] == 1
+    assert config["league_matches"]["1v1"] == 2
     for key in ("blue_size", "orange_size", "tick_skip", "obs_builder", "n_steps", "batch_size", "n_epochs",
                 "net_arch", "device"):
         assert key in config, key

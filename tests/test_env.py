@@ -143,3 +143,33 @@ def test_truncation_bootstraps_and_termination_does_not(cfg):
         assert truncated >= 2 and terminated >= 2
     finally:
         venv.close()
+
+
+def test_speed_and_face_ball_parts_follow_the_car(cfg):
+    """Kickoff: driving straight at the ball (row 18: throttle + boost, no steer) faces it and earns speed_to_ball;
+    driving backwards (row 2: throttle -1) moves away: speed_to_ball stays 0 where player_to_ball goes negative."""
+    weights = dict(cfg["rewards"], speed_to_ball=1.0, face_ball=1.0, player_to_ball=1.0)
+    env_cfg = dict(cfg["environment"], state_mutators=["kickoff"], random_start_share=0.0)
+    for action, moving_toward in ((18, True), (2, False)):
+        env = RocketLeagueEnv(env_cfg, weights)
+        env.reset(seed=0)
+        parts = [env.step(action)[4]["reward_parts"] for _ in range(10)][-1]
+        dt = cfg["environment"]["tick_skip"] / 120
+        if moving_toward:
+            assert parts["speed_to_ball"] > 0 and parts["speed_to_ball"] == pytest.approx(parts["player_to_ball"])
+        else:
+            assert parts["player_to_ball"] < 0 and parts["speed_to_ball"] == 0.0
+        # Kickoff spots face the ball, and neither straight-line action turns the car.
+        assert parts["face_ball"] == pytest.approx(dt, rel=0.05)
+        env.close()
+
+
+def test_scripted_chaser_reaches_the_ball_and_scores_on_an_idle_car(cfg):
+    from play.match import lookup_table, make_driver, play_episodes, summarize_episodes
+
+    env_cfg = dict(cfg["environment"], no_touch_timeout_seconds=10.0, state_mutators=["kickoff"])
+    table = lookup_table(env_cfg, cfg["rewards"])
+    chaser, idle = make_driver("chaser", table, 0), make_driver("idle", table, 0)
+    summary = summarize_episodes(play_episodes(chaser, idle, env_cfg, cfg["rewards"], 1, 4, seed=1))
+    assert summary["touch_rate"]["blue"] == 1.0 and summary["touch_rate"]["orange"] == 0.0
+    assert summary["goals_for_per_episode"] > 0 and summary["goals_against_per_episode"] == 0

@@ -59,7 +59,8 @@ OBS_BUILDERS = ("default", "relative")
 ACTION_PARSERS = ("lookup_table",)
 STATE_MUTATORS = ("kickoff", "random")
 OPPONENT_POLICIES = ("idle", "random")
-REWARD_PARTS = ("goal", "touch", "player_to_ball", "ball_to_goal", "boost_gain")
+SCRIPTED_OPPONENTS = ("idle", "random", "chaser")
+REWARD_PARTS = ("goal", "touch", "player_to_ball", "speed_to_ball", "face_ball", "ball_to_goal", "boost_gain")
 ACTIVATIONS = ("relu", "tanh", "leaky_relu")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -90,11 +91,20 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "obs_zero_padding": Field("int", low=1, high=3),
         "action_parser": Field("str", choices=ACTION_PARSERS),
         "state_mutators": Field("list[str]", choices=STATE_MUTATORS),
+        "random_start_share": _UNIT,
         "episode_seconds": Field("float", low=0.1),
         "no_touch_timeout_seconds": Field("float", low=0.1),
         "meshes_path": Field("path?"),
     },
     "rewards": {name: Field("float") for name in REWARD_PARTS},
+    "league": {
+        "matches": {name: Field("int", low=0) for name in MATCH_SIZES},
+        "shares": {"past": _NONNEG, "scripted": _NONNEG, "self": _NONNEG},
+        "scripted": Field("list[str]", choices=SCRIPTED_OPPONENTS),
+        "snapshot_every": _POS_INT,
+        "pool_size": _POS_INT,
+        "min_pick_weight": _UNIT,
+    },
     "training": {
         "total_timesteps": _POS_INT,
         "n_steps": Field("int", low=2),
@@ -234,10 +244,11 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
             )
     if env["vec_env"] == "selfplay":
         matches = env["selfplay"]["matches"]
-        if sum(matches.values()) == 0:
+        if sum(matches.values()) + sum(cfg["league"]["matches"].values()) == 0:
             raise ConfigError(
-                "config section 'environment.selfplay.matches': every count is 0; run at least one match "
-                "(e.g. --set environment.selfplay.matches.1v1=16) or use environment.vec_env=subproc."
+                "config sections 'environment.selfplay.matches' and 'league.matches': every count is 0; run at "
+                "least one match (e.g. --set environment.selfplay.matches.1v1=16) or use "
+                "environment.vec_env=subproc."
             )
         for name, count in matches.items():
             if count and MATCH_SIZES[name] > env["obs_zero_padding"]:
@@ -245,10 +256,27 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
                     f"config key 'environment.selfplay.matches.{name}' ({count}) needs "
                     f"'environment.obs_zero_padding' >= {MATCH_SIZES[name]} (it is {env['obs_zero_padding']})."
                 )
+    league = cfg["league"]
+    for name, count in league["matches"].items():
+        if count and MATCH_SIZES[name] > env["obs_zero_padding"]:
+            raise ConfigError(
+                f"config key 'league.matches.{name}' ({count}) needs 'environment.obs_zero_padding' >= "
+                f"{MATCH_SIZES[name]} (it is {env['obs_zero_padding']})."
+            )
+    if any(league["matches"].values()) and sum(league["shares"].values()) <= 0:
+        raise ConfigError("config section 'league.shares': every share is 0; give past, scripted or self a "
+                          "positive share, or set league.matches to 0.")
     if train["final_learning_rate"] > train["learning_rate"]:
         raise ConfigError("config key 'training.final_learning_rate' must be <= 'training.learning_rate'.")
     if not any(weight != 0 for weight in cfg["rewards"].values()):
         raise ConfigError("config section 'rewards': every weight is 0; give at least one part a non-zero weight.")
+
+
+def league_match_counts(cfg: dict[str, Any]) -> dict[str, int]:
+    """League matches per size, or none when they do not apply (``environment.vec_env: subproc``)."""
+    if cfg["environment"]["vec_env"] != "selfplay":
+        return {name: 0 for name in MATCH_SIZES}
+    return cfg["league"]["matches"]
 
 
 def check_rollout(cfg: dict[str, Any], num_envs: int) -> None:

@@ -14,7 +14,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 from callbacks.torch_threads import UpdateThreadsCallback
 from envs.selfplay_vec_env import make_selfplay_vec_env
 from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
-from training.config import ConfigError
+from envs.components import team_sizes
+from training.config import ConfigError, league_match_counts
 from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
 
 ACTIVATIONS = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "leaky_relu": th.nn.LeakyReLU}
@@ -62,11 +63,11 @@ def ent_schedule(train_cfg: dict[str, Any]) -> LinearSchedule:
 
 
 def make_vec_env(cfg: dict[str, Any], num_envs: int, seed: int) -> VecEnv:
-    """The configured vec env: ``SelfPlayVecEnv`` (``environment.vec_env: selfplay``; ``num_envs`` is its car
-    count, see ``resolve_num_envs``) or ``SubprocVecEnv`` with ``num_envs`` processes."""
+    """The configured vec env: ``SelfPlayVecEnv`` (``environment.vec_env: selfplay``, with the ``league``
+    matches; ``num_envs`` is its learning-car count, see ``resolve_num_envs``) or ``SubprocVecEnv`` with ``num_envs`` processes."""
     env_cfg = cfg["environment"]
     if env_cfg["vec_env"] == "selfplay":
-        return make_selfplay_vec_env(env_cfg, cfg["rewards"], seed)
+        return make_selfplay_vec_env(env_cfg, cfg["rewards"], seed, team_sizes(league_match_counts(cfg)))
     return make_subproc_vec_env(env_cfg, cfg["rewards"], num_envs, seed)
 
 

@@ -1,0 +1,213 @@
+"""Learning benchmark: does the default trainer make a bot that reaches the ball, scores, and keeps improving?
+
+    python -m bench.learning --minutes 10                    # default config, 20 games per opponent and mode
+    python -m bench.learning --minutes 30 --milestones 10    # also: the final model vs the model at 10 minutes
+    python -m bench.learning --minutes 10 --set league.matches.1v1=0 --json
+
+1. Trains a fresh run as a user would (``train_sb3.py`` in a subprocess) for ``--minutes`` of wall-clock time,
+   then stops it with SIGTERM: the interrupted pair is the model measured. ``--milestones M ...`` sends SIGUSR1
+   at those minutes, which saves a checkpoint pair to compare against.
+2. Plays the final model (blue) against idle, random, the scripted ball-chaser, the run's first league snapshot
+   and every milestone, deterministic and stochastic (``play/match.py``, the same code as ``evaluate.py``), and
+   prints per opponent: touch rate, goals for and against per game, win rate, and win rate of decided games.
+3. Saves a PNG of the league rating and win-rate curves of the run (from its TensorBoard events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTED = ("idle", "random", "chaser")
+EXIT_USAGE = 2
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.learning", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training time (default 10)")
+    parser.add_argument("--milestones", type=float, nargs="*", default=[],
+                        help="minutes at which a checkpoint is saved (SIGUSR1) to play the final model against")
+    parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--episodes", type=int, default=20, help="games per opponent and mode (default 20)")
+    parser.add_argument("--out", default="bench_runs", help="folder for the run's checkpoints, logs and the PNG")
+    parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation games")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--run", help="skip training: measure the interrupted pair of this existing run folder "
+                                      "(checkpoints/<run>, its TensorBoard run in the sibling logs/)")
+    args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.episodes < 1 or any(m <= 0 or m >= args.minutes for m in args.milestones):
+        parser.error("--minutes must be > 0, --episodes >= 1, and every milestone between 0 and --minutes")
+    return args
+
+
+def train_for(args: argparse.Namespace, run_name: str) -> tuple[Path, list[Path], str]:
+    """Run ``train_sb3.py`` for ``args.minutes``; returns the run folder, the milestone pairs and the output."""
+    out = Path(args.out)
+    cmd = [sys.executable, str(REPO / "train_sb3.py"), "--run-name", run_name, "--checkpoint-dir",
+           str(out / "checkpoints"), "--log-dir", str(out / "logs"), "--total-timesteps", str(10**12),
+           "--set", "logging.progress_bar=false"]
+    if args.config:
+        cmd += ["--config", args.config]
+    for item in args.set:
+        cmd += ["--set", item]
+    run_dir = out / "checkpoints" / run_name
+    log = out / f"{run_name}.log"
+    out.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as output:
+        proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        start = time.monotonic()
+        milestones: list[Path] = []
+        try:
+            for minute in sorted(args.milestones) + [args.minutes]:
+                while time.monotonic() - start < minute * 60:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"training stopped early (exit {proc.returncode}); see {log}")
+                    time.sleep(1.0)
+                if minute == args.minutes:
+                    break
+                before = set(run_dir.glob("checkpoint_*.zip"))
+                proc.send_signal(signal.SIGUSR1)
+                deadline = time.monotonic() + 120
+                while not (set(run_dir.glob("checkpoint_*.zip")) - before) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                new = sorted(set(run_dir.glob("checkpoint_*.zip")) - before)
+                milestones += new[-1:]
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return run_dir, milestones, log.read_text()
+
+
+def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) -> list[dict[str, Any]]:
+    """The final model against every opponent, deterministic and stochastic."""
+    import json as _json
+
+    from league.league import LADDER_NAME, LEAGUE_DIR
+    from play.match import load_policy_driver, lookup_table, make_driver, play_episodes, summarize_episodes
+    from training.config import load_config
+
+    cfg = load_config(run_dir / "config.yaml")
+    # Every run is measured from the same start states (the configured mutators, kickoffs by default), also
+    # when it trained with random starts, so that runs with different settings compare.
+    env_cfg, rewards = dict(cfg["environment"], random_start_share=0.0), cfg["rewards"]
+    table = lookup_table(env_cfg, rewards)
+    final = run_dir / "model_interrupted.zip"
+    opponents = [(name, name) for name in SCRIPTED]
+    ladder = run_dir / LEAGUE_DIR / LADDER_NAME
+    if ladder.is_file() and _json.loads(ladder.read_text()).get("first_snapshot"):
+        first = _json.loads(ladder.read_text())["first_snapshot"]
+        opponents.append((f"first snapshot ({first})", str(run_dir / LEAGUE_DIR / f"model_{first}.zip")))
+    opponents += [(f"milestone {path.stem}", str(path)) for path in milestones]
+    rows = []
+    for deterministic in (True, False):
+        me = load_policy_driver(final, deterministic)
+        for label, opponent in opponents:
+            driver = make_driver(opponent, table, seed, deterministic)
+            games = play_episodes(me, driver, env_cfg, rewards, 1, episodes, seed)
+            summary = summarize_episodes(games)
+            decided = summary["win_rate"] + summary["loss_rate"]
+            rows.append({"opponent": label, "mode": "deterministic" if deterministic else "stochastic",
+                         "touch_rate": summary["touch_rate"]["blue"],
+                         "goals_for": summary["goals_for_per_episode"],
+                         "goals_against": summary["goals_against_per_episode"],
+                         "win_rate": summary["win_rate"],
+                         "decided_win_rate": summary["win_rate"] / decided if decided else None,
+                         "episodes": summary["episodes"]})
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    header = ("opponent", "mode", "touch", "goals for", "against", "win", "win of decided")
+    table = [header] + [(r["opponent"], r["mode"], f"{r['touch_rate']:.0%}", f"{r['goals_for']:.2f}",
+                         f"{r['goals_against']:.2f}", f"{r['win_rate']:.0%}",
+                         "-" if r["decided_win_rate"] is None else f"{r['decided_win_rate']:.0%}") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def plot_curves(log_dir: Path, png: Path) -> Optional[Path]:
+    """League rating and win rates over the run, from its TensorBoard events; None without a league."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    if "league/rating" not in tags:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    events = acc.Scalars("league/rating")
+    top.plot([e.step for e in events], [e.value for e in events], color="tab:blue", label="current policy")
+    for name, value in (("idle", 0.0 - 3.0), ("random", 8.0 - 3.0), ("chaser", 25.0 - 3.0)):
+        top.axhline(value, color="grey", linestyle=":", linewidth=1)
+        top.text(0, value, f" {name}", va="bottom", fontsize=8, color="grey")
+    top.set_ylabel("rating (mu - 3 sigma)")
+    top.legend(loc="lower right")
+    for tag in sorted(t for t in tags if t.startswith("league/win_rate/")):
+        events = acc.Scalars(tag)
+        bottom.plot([e.step for e in events], [e.value for e in events], label=tag.rsplit("/", 1)[1], linewidth=1)
+    bottom.set_ylabel("win rate (last 100 games)")
+    bottom.set_xlabel("training steps")
+    bottom.set_ylim(-0.02, 1.02)
+    bottom.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"League: {log_dir.name}")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    from training.config import ConfigError, load_config
+
+    try:
+        load_config(args.config, args.set)  # a bad key stops here, before minutes of training
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.run:
+        run_dir = Path(args.run)
+        run_name, steps = run_dir.name, ""
+        milestones = []
+        log_root = run_dir.parent.parent / "logs"
+    else:
+        run_name = f"learning_{time.strftime('%Y%m%d-%H%M%S')}"
+        print(f"Training {run_name} for {args.minutes:g} minutes ...", flush=True)
+        run_dir, milestones, output = train_for(args, run_name)
+        steps = next((line for line in output.splitlines() if "stopped at" in line), "").strip()
+        print(steps or output[-2000:], flush=True)
+        log_root = Path(args.out) / "logs"
+    rows = evaluate(run_dir, milestones, args.episodes, args.seed)
+    print(f"\nFinal model of {run_name} (blue) vs each opponent, {args.episodes} games each (1v1, the run's "
+          "state mutators without random starts, its timeouts):")
+    print(format_rows(rows))
+    png = plot_curves(log_root / run_name, Path(args.out) / f"{run_name}_league.png")
+    if png:
+        print(f"\nRating and win-rate curves: {png}")
+    if args.json:
+        print(json.dumps({"run": run_name, "minutes": args.minutes, "stopped": steps, "rows": rows,
+                          "png": str(png) if png else None}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

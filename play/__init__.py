@@ -1,0 +1,1 @@
+"""Playing matches between drivers (trained models, past versions, scripted bots) in one process."""

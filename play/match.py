@@ -1,0 +1,168 @@
+"""Play matches between two drivers in this process: a trained model, a past version, or a scripted bot.
+
+One place that plays matches, reused by ``evaluate.py``, the learning benchmark (``bench/learning.py``) and the
+league tests. A *driver* chooses the lookup-table actions of one team's cars each decision, from their raw
+observations (each car sees the match from its own side) and the game state.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import numpy as np
+from rlgym.rocket_league.api import GameState
+from rlgym.rocket_league.common_values import BLUE_TEAM
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
+
+from envs.components import build_match
+from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
+from training.model_files import inspect_pair, read_normalizer
+
+#: Called after every step with (info holding ``"state"``, blue's mean step reward, 1-based episode, blue score,
+#: orange score).
+StepObserver = Callable[[dict, float, int, int, int], None]
+
+
+class Driver(Protocol):
+    """Chooses actions for ``agents``: ``obs`` is their raw observations ``[n, obs_size]``; returns ``[n]`` ints."""
+
+    def __call__(self, obs: np.ndarray, state: GameState, agents: Sequence[str]) -> np.ndarray: ...
+
+
+class PolicyDriver:
+    """A PPO policy with its own frozen observation statistics (``VecNormalize``; None: raw observations)."""
+
+    def __init__(self, model: PPO, normalizer: Optional[VecNormalize], deterministic: bool = True):
+        self.model, self.normalizer, self.deterministic = model, normalizer, deterministic
+
+    def __call__(self, obs: np.ndarray, state: GameState, agents: Sequence[str]) -> np.ndarray:
+        if self.normalizer is not None:
+            obs = self.normalizer.normalize_obs(obs)
+        actions, _ = self.model.predict(obs, deterministic=self.deterministic)
+        return np.asarray(actions, dtype=np.int64).reshape(len(agents))
+
+
+class ScriptedTeam:
+    """A :class:`envs.scripted.ScriptedDriver` as a :class:`Driver` (it ignores the observations)."""
+
+    def __init__(self, driver: ScriptedDriver):
+        self.driver = driver
+
+    def __call__(self, obs: np.ndarray, state: GameState, agents: Sequence[str]) -> np.ndarray:
+        return self.driver.act(state, agents)
+
+
+def load_policy_driver(model_path: Path, deterministic: bool = True, normalizer_path: Optional[Path] = None,
+                       device: str = "cpu") -> PolicyDriver:
+    """A saved pair as a driver (normalizer found beside the model unless given).
+
+    :raises FileNotFoundError, training.model_files.BadModelFile: with a message naming the file.
+    """
+    pair = inspect_pair(Path(model_path), normalizer_path)
+    normalizer = read_normalizer(pair.normalizer_path)
+    normalizer.training = False
+    return PolicyDriver(PPO.load(pair.model_path, device=device), normalizer, deterministic)
+
+
+def make_driver(opponent: str, table: np.ndarray, seed: int, deterministic: bool = True) -> Driver:
+    """A scripted driver by name (:data:`envs.scripted.SCRIPTED_NAMES`) or a saved model's ``.zip`` path."""
+    if opponent in SCRIPTED_NAMES:
+        return ScriptedTeam(ScriptedDriver(opponent, table, np.random.default_rng(seed)))
+    return load_policy_driver(Path(opponent), deterministic)
+
+
+@dataclass
+class MatchEpisode:
+    """One episode. ``reward`` is the blue cars' mean raw reward sum; ``length_s`` in game seconds; ``*_touched``
+    whether a car of that team touched the ball."""
+
+    reward: float
+    length_s: float
+    blue_goals: int
+    orange_goals: int
+    blue_touched: bool
+    orange_touched: bool
+
+
+def lookup_table(env_cfg: dict[str, Any], reward_weights: dict[str, float]) -> np.ndarray:
+    """The action parser's lookup table of the configured match, ``[n_actions, 8]``."""
+    match, _ = build_match(env_cfg, reward_weights, team_sizes=(1, 1))
+    try:
+        return np.asarray(match.action_parser.parser._lookup_table)
+    finally:
+        match.close()
+
+
+def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any], reward_weights: dict[str, float],
+                  team_size: int, episodes: int, seed: int,
+                  observers: Sequence[StepObserver] = ()) -> list[MatchEpisode]:
+    """Play ``episodes`` ``team_size`` v ``team_size`` episodes; ``blue`` drives the blue cars, ``orange`` the
+    orange ones (None: ``blue`` drives both teams in one batch, as in self-play training).
+
+    Episodes end as in training (goal, time limit, no-touch timeout); start states follow the configured
+    mutators, seeded by ``seed``.
+    """
+    match, _ = build_match(env_cfg, reward_weights, team_sizes=(team_size, team_size))
+    decision_seconds = env_cfg["tick_skip"] / 120
+    random.seed(seed)  # rlgym's mutators draw from the global generators
+    np.random.seed(seed % 2**32)
+    results: list[MatchEpisode] = []
+    try:
+        obs = match.reset()
+        reward = 0.0
+        steps = blue_goals = orange_goals = 0
+        touched = {0: False, 1: False}
+        while len(results) < episodes:
+            state = match.state
+            agents = sorted(obs)
+            blue_cars = [a for a in agents if state.cars[a].team_num == BLUE_TEAM]
+            orange_cars = [a for a in agents if state.cars[a].team_num != BLUE_TEAM]
+            teams = [(blue, agents)] if orange is None else [(blue, blue_cars), (orange, orange_cars)]
+            actions = {}
+            for driver, cars in teams:
+                chosen = driver(np.stack([obs[a] for a in cars]), state, cars)
+                actions.update({a: np.array([int(x)]) for a, x in zip(cars, chosen)})
+            obs, rewards, terminated, truncated = match.step(actions)
+            state = match.state
+            steps += 1
+            step_reward = float(np.mean([rewards[a] for a in blue_cars]))
+            reward += step_reward
+            for car in state.cars.values():
+                touched[car.team_num] |= car.ball_touches > 0
+            if state.goal_scored:
+                blue_goals += int(state.scoring_team == BLUE_TEAM)
+                orange_goals += int(state.scoring_team != BLUE_TEAM)
+            for observer in observers:
+                observer({"state": state}, step_reward, len(results) + 1, blue_goals, orange_goals)
+            if any(terminated.values()) or any(truncated.values()):
+                results.append(MatchEpisode(reward, steps * decision_seconds, blue_goals, orange_goals,
+                                            touched[0], touched[1]))
+                obs = match.reset()
+                reward = 0.0
+                steps = blue_goals = orange_goals = 0
+                touched = {0: False, 1: False}
+    finally:
+        match.close()
+    return results
+
+
+def summarize_episodes(results: Sequence[MatchEpisode]) -> dict[str, Any]:
+    """Per-episode means from blue's side: goals for/against, touch rates, win/draw/loss shares."""
+    rewards = np.array([r.reward for r in results])
+    margin = np.array([r.blue_goals - r.orange_goals for r in results])
+    return {
+        "episodes": len(results),
+        "mean_reward": float(rewards.mean()),
+        "std_reward": float(rewards.std()),
+        "mean_length_s": float(np.mean([r.length_s for r in results])),
+        "goals_for_per_episode": float(np.mean([r.blue_goals for r in results])),
+        "goals_against_per_episode": float(np.mean([r.orange_goals for r in results])),
+        "touch_rate": {"blue": float(np.mean([r.blue_touched for r in results])),
+                       "orange": float(np.mean([r.orange_touched for r in results]))},
+        "win_rate": float(np.mean(margin > 0)),
+        "loss_rate": float(np.mean(margin < 0)),
+    }

@@ -1,0 +1,30 @@
+"""The learning benchmark (``python -m bench.learning``) runs end to end as a user runs it: a real (very short)
+training run stopped by SIGTERM, a SIGUSR1 milestone, the games against every opponent, the JSON and the PNG."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from tests.helpers import FAST_TRAIN, run_module, set_args
+
+
+def test_learning_bench_trains_plays_every_opponent_and_plots(tmp_path):
+    overrides = [o for o in FAST_TRAIN if not o.startswith("league.")] + ["league.matches.1v1=1",
+                                                                          "league.snapshot_every=256"]
+    result = run_module("bench.learning", "--minutes", "0.4", "--milestones", "0.25", "--episodes", "1",
+                        "--out", "out", "--json", *set_args(overrides), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "SIGTERM: stopped at" in report["stopped"]
+    opponents = {row["opponent"] for row in report["rows"]}
+    assert {"idle", "random", "chaser"} <= opponents
+    assert any(o.startswith("first snapshot (past_") for o in opponents)
+    assert any(o.startswith("milestone checkpoint_") for o in opponents)  # the pair SIGUSR1 saved
+    assert {row["mode"] for row in report["rows"]} == {"deterministic", "stochastic"}
+    for row in report["rows"]:
+        assert row["episodes"] == 1 and 0.0 <= row["touch_rate"] <= 1.0 and row["goals_for"] >= 0
+    assert "touch  goals for" in result.stdout  # the readable table
+    image = Image.open(tmp_path / report["png"])  # relative to the folder it ran in
+    assert image.size[0] > 400 and image.size[1] > 300
