@@ -4,8 +4,9 @@
     python -m bench.learning --minutes 30 --milestones 10    # also: the final model vs the model at 10 minutes
     python -m bench.learning --minutes 10 --set league.matches.1v1=0 --json
 
-1. Trains a fresh run as a user would (``train_sb3.py`` in a subprocess) for ``--minutes`` of wall-clock time,
-   then stops it with SIGTERM: the interrupted pair is the model measured. ``--milestones M ...`` sends SIGUSR1
+1. Trains a fresh run as a user would (``train_sb3.py`` in a subprocess, schedules over the configured
+   ``training.total_timesteps``) for ``--minutes`` of wall-clock time, then stops it with SIGTERM: the
+   interrupted pair is the model measured (the final pair if the run ended first). ``--milestones M ...`` sends SIGUSR1
    at those minutes, which saves a checkpoint pair to compare against.
 2. Plays the final model (blue) against idle, random, the scripted ball-chaser, the run's first league snapshot
    and every milestone, deterministic and stochastic (``play/match.py``, the same code as ``evaluate.py``), and
@@ -41,6 +42,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--out", default="bench_runs", help="folder for the run's checkpoints, logs and the PNG")
     parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation games")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--against", nargs="*", default=[], metavar="MODEL.zip",
+                        help="more saved models to play the final model against (e.g. a league snapshot)")
     parser.add_argument("--run", help="skip training: measure the interrupted pair of this existing run folder "
                                       "(checkpoints/<run>, its TensorBoard run in the sibling logs/)")
     args = parser.parse_args(argv)
@@ -53,8 +56,7 @@ def train_for(args: argparse.Namespace, run_name: str) -> tuple[Path, list[Path]
     """Run ``train_sb3.py`` for ``args.minutes``; returns the run folder, the milestone pairs and the output."""
     out = Path(args.out)
     cmd = [sys.executable, str(REPO / "train_sb3.py"), "--run-name", run_name, "--checkpoint-dir",
-           str(out / "checkpoints"), "--log-dir", str(out / "logs"), "--total-timesteps", str(10**12),
-           "--set", "logging.progress_bar=false"]
+           str(out / "checkpoints"), "--log-dir", str(out / "logs"), "--set", "logging.progress_bar=false"]
     if args.config:
         cmd += ["--config", args.config]
     for item in args.set:
@@ -69,17 +71,19 @@ def train_for(args: argparse.Namespace, run_name: str) -> tuple[Path, list[Path]
         try:
             for minute in sorted(args.milestones) + [args.minutes]:
                 while time.monotonic() - start < minute * 60:
+                    if proc.poll() == 0:  # training.total_timesteps reached before the time was up
+                        return run_dir, milestones, log.read_text()
                     if proc.poll() is not None:
                         raise RuntimeError(f"training stopped early (exit {proc.returncode}); see {log}")
                     time.sleep(1.0)
                 if minute == args.minutes:
                     break
-                before = set(run_dir.glob("checkpoint_*.zip"))
-                proc.send_signal(signal.SIGUSR1)
+                before = set(run_dir.glob("model_snapshot_*.zip"))
+                proc.send_signal(signal.SIGUSR1)  # a snapshot pair, which checkpoint pruning never deletes
                 deadline = time.monotonic() + 120
-                while not (set(run_dir.glob("checkpoint_*.zip")) - before) and time.monotonic() < deadline:
+                while not (set(run_dir.glob("model_snapshot_*.zip")) - before) and time.monotonic() < deadline:
                     time.sleep(0.2)
-                new = sorted(set(run_dir.glob("checkpoint_*.zip")) - before)
+                new = sorted(set(run_dir.glob("model_snapshot_*.zip")) - before)
                 milestones += new[-1:]
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
@@ -91,8 +95,6 @@ def train_for(args: argparse.Namespace, run_name: str) -> tuple[Path, list[Path]
 
 def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) -> list[dict[str, Any]]:
     """The final model against every opponent, deterministic and stochastic."""
-    import json as _json
-
     from league.league import LADDER_NAME, LEAGUE_DIR
     from play.match import load_policy_driver, lookup_table, make_driver, play_episodes, summarize_episodes
     from training.config import load_config
@@ -102,13 +104,16 @@ def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) ->
     # when it trained with random starts, so that runs with different settings compare.
     env_cfg, rewards = dict(cfg["environment"], random_start_share=0.0), cfg["rewards"]
     table = lookup_table(env_cfg, rewards)
-    final = run_dir / "model_interrupted.zip"
+    # SIGTERM saved the interrupted pair; a run that reached training.total_timesteps first saved the final one.
+    final = max((run_dir / name for name in ("model_interrupted.zip", "model_final.zip") if (run_dir / name).is_file()),
+                key=lambda path: path.stat().st_mtime)
     opponents = [(name, name) for name in SCRIPTED]
     ladder = run_dir / LEAGUE_DIR / LADDER_NAME
-    if ladder.is_file() and _json.loads(ladder.read_text()).get("first_snapshot"):
-        first = _json.loads(ladder.read_text())["first_snapshot"]
+    if ladder.is_file() and json.loads(ladder.read_text()).get("first_snapshot"):
+        first = json.loads(ladder.read_text())["first_snapshot"]
         opponents.append((f"first snapshot ({first})", str(run_dir / LEAGUE_DIR / f"model_{first}.zip")))
-    opponents += [(f"milestone {path.stem}", str(path)) for path in milestones]
+    opponents += [(f"milestone {path.stem}" if path.stem.startswith("model_snapshot_") else path.stem, str(path))
+                  for path in milestones]
     rows = []
     for deterministic in (True, False):
         me = load_policy_driver(final, deterministic)
@@ -193,10 +198,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         run_name = f"learning_{time.strftime('%Y%m%d-%H%M%S')}"
         print(f"Training {run_name} for {args.minutes:g} minutes ...", flush=True)
         run_dir, milestones, output = train_for(args, run_name)
-        steps = next((line for line in output.splitlines() if "stopped at" in line), "").strip()
+        steps = next((line for line in output.splitlines() if "stopped at" in line or line.startswith("Done:")),
+                     "").strip()
         print(steps or output[-2000:], flush=True)
         log_root = Path(args.out) / "logs"
-    rows = evaluate(run_dir, milestones, args.episodes, args.seed)
+    rows = evaluate(run_dir, milestones + [Path(p) for p in args.against], args.episodes, args.seed)
     print(f"\nFinal model of {run_name} (blue) vs each opponent, {args.episodes} games each (1v1, the run's "
           "state mutators without random starts, its timeouts):")
     print(format_rows(rows))
@@ -204,7 +210,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if png:
         print(f"\nRating and win-rate curves: {png}")
     if args.json:
-        print(json.dumps({"run": run_name, "minutes": args.minutes, "stopped": steps, "rows": rows,
+        print(json.dumps({"run": run_name, "minutes": None if args.run else args.minutes, "stopped": steps, "rows": rows,
                           "png": str(png) if png else None}))
     return 0
 

@@ -1,5 +1,5 @@
 """Periodic checkpoints: ``checkpoint_<steps>.zip`` + ``vecnormalize_<steps>.pkl``, keeping the last K,
-plus one on request (SIGUSR1)."""
+plus snapshots on request (SIGUSR1): ``model_snapshot_<steps>.zip`` + ``vecnormalize_snapshot_<steps>.pkl``, kept."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from stable_baselines3.common.callbacks import CheckpointCallback
 from tqdm import tqdm
 
-from training.saving import checkpoint_paths, list_checkpoints, normalizer_path_for, save_pair
+from training.saving import checkpoint_paths, list_checkpoints, named_paths, normalizer_path_for, save_pair
 
 
 def save_or_warn(model, model_path: Path, norm_path: Path, what: str) -> bool:
@@ -48,16 +48,21 @@ class PairCheckpointCallback(CheckpointCallback):
         self.save_requested = False
 
     def request_save(self) -> None:
-        """Save a pair at the next step (safe to call from a signal handler: it only sets a flag)."""
+        """Save a snapshot pair at the next step (safe to call from a signal handler: it only sets a flag).
+        Snapshots are never pruned: the user asked for that one."""
         self.save_requested = True
 
     def _on_step(self) -> bool:
-        requested, self.save_requested = self.save_requested, False
-        if requested or self.n_calls % self.save_freq == 0:
+        if self.save_requested:
+            self.save_requested = False
+            model_path, norm_path = named_paths(self.save_path, f"snapshot_{self.num_timesteps}")
+            if save_or_warn(self.model, model_path, norm_path, "snapshot"):
+                tqdm.write(f"Saved {model_path} + {norm_path.name} (SIGUSR1)")
+        if self.n_calls % self.save_freq == 0:
             model_path, norm_path = checkpoint_paths(self.save_path, self.num_timesteps)
             if save_or_warn(self.model, model_path, norm_path, "checkpoint"):
-                if requested or self.verbose >= 1:
-                    tqdm.write(f"Saved {model_path} + {norm_path.name}" + (" (SIGUSR1)" if requested else ""))
+                if self.verbose >= 1:
+                    tqdm.write(f"Saved {model_path} + {norm_path.name}")
                 self._prune()
         return True
 

@@ -24,13 +24,10 @@ from rlgym_tools.rocket_league.reward_functions.boost_change_reward import Boost
 from rlgym_tools.rocket_league.reward_functions.velocity_player_to_ball_reward import VelocityPlayerToBallReward
 
 
-class VelocityBallToGoalReward(RewardFunction[AgentID, GameState, float]):
-    """Ball velocity toward the opponent's goal (back of the net), integrated over the step.
-
-    Units: 1.0 per game second when the ball flies straight at the goal at ``BALL_MAX_SPEED``;
-    negative when it moves toward the agent's own goal. Like rlgym-tools' ``VelocityPlayerToBallReward``
-    the value is multiplied by the step duration, so it does not depend on ``tick_skip``.
-    """
+class PerSecondReward(RewardFunction[AgentID, GameState, float]):
+    """Base of the rewards given as a rate (units per game second) and integrated over each step: subclasses
+    implement :meth:`rates`; the reward is ``rate * step duration``, so it does not depend on ``tick_skip``
+    (as rlgym-tools' ``VelocityPlayerToBallReward`` does)."""
 
     def __init__(self) -> None:
         self._prev_tick: int = 0
@@ -38,20 +35,34 @@ class VelocityBallToGoalReward(RewardFunction[AgentID, GameState, float]):
     def reset(self, agents: List[AgentID], initial_state: GameState, shared_info: Dict[str, Any]) -> None:
         self._prev_tick = initial_state.tick_count
 
+    def rates(self, agents: List[AgentID], state: GameState) -> Dict[AgentID, float]:
+        raise NotImplementedError
+
     def get_rewards(self, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
                     is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
         dt = (state.tick_count - self._prev_tick) / TICKS_PER_SECOND
         self._prev_tick = state.tick_count
+        return {agent: rate * dt for agent, rate in self.rates(agents, state).items()}
+
+
+class VelocityBallToGoalReward(PerSecondReward):
+    """Ball velocity toward the opponent's goal (back of the net), integrated over the step.
+
+    Units: 1.0 per game second when the ball flies straight at the goal at ``BALL_MAX_SPEED``;
+    negative when it moves toward the agent's own goal.
+    """
+
+    def rates(self, agents: List[AgentID], state: GameState) -> Dict[AgentID, float]:
         ball = state.ball
         per_team = {}
         for team, target in ((BLUE_TEAM, ORANGE_GOAL_BACK), (1 - BLUE_TEAM, BLUE_GOAL_BACK)):
             to_goal = np.asarray(target, dtype=np.float32) - ball.position
             direction = to_goal / max(float(np.linalg.norm(to_goal)), 1e-6)
-            per_team[team] = float(np.dot(direction, ball.linear_velocity)) / BALL_MAX_SPEED * dt
+            per_team[team] = float(np.dot(direction, ball.linear_velocity)) / BALL_MAX_SPEED
         return {agent: per_team[state.cars[agent].team_num] for agent in agents}
 
 
-class FaceBallReward(RewardFunction[AgentID, GameState, float]):
+class FaceBallReward(PerSecondReward):
     """How straight the car's nose points at the ball, integrated over the step.
 
     Units: 1.0 per game second when facing the ball exactly (cosine of the angle between the car's forward
@@ -59,22 +70,13 @@ class FaceBallReward(RewardFunction[AgentID, GameState, float]):
     face-ball reward; community guides use a small one early in training.
     """
 
-    def __init__(self) -> None:
-        self._prev_tick: int = 0
-
-    def reset(self, agents: List[AgentID], initial_state: GameState, shared_info: Dict[str, Any]) -> None:
-        self._prev_tick = initial_state.tick_count
-
-    def get_rewards(self, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
-                    is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
-        dt = (state.tick_count - self._prev_tick) / TICKS_PER_SECOND
-        self._prev_tick = state.tick_count
-        rewards = {}
+    def rates(self, agents: List[AgentID], state: GameState) -> Dict[AgentID, float]:
+        rates = {}
         for agent in agents:
             car = state.cars[agent].physics
             to_ball = state.ball.position - car.position
-            rewards[agent] = float(np.dot(car.forward, to_ball)) / max(float(np.linalg.norm(to_ball)), 1e-6) * dt
-        return rewards
+            rates[agent] = float(np.dot(car.forward, to_ball)) / max(float(np.linalg.norm(to_ball)), 1e-6)
+        return rates
 
 
 def _boost_gain() -> RewardFunction:

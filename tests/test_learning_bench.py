@@ -21,7 +21,7 @@ def test_learning_bench_trains_plays_every_opponent_and_plots(tmp_path):
     opponents = {row["opponent"] for row in report["rows"]}
     assert {"idle", "random", "chaser"} <= opponents
     assert any(o.startswith("first snapshot (past_") for o in opponents)
-    assert any(o.startswith("milestone checkpoint_") for o in opponents)  # the pair SIGUSR1 saved
+    assert any(o.startswith("milestone model_snapshot_") for o in opponents)  # the pair SIGUSR1 saved
     assert {row["mode"] for row in report["rows"]} == {"deterministic", "stochastic"}
     for row in report["rows"]:
         assert row["episodes"] == 1 and 0.0 <= row["touch_rate"] <= 1.0 and row["goals_for"] >= 0

@@ -197,9 +197,9 @@ def test_stop_signals_at_random_moments_always_leave_a_resumable_pair(tmp_path):
         children = descendants(proc.pid)
         time.sleep(rng.uniform(0.5, 3.0))  # a random moment of the run
         if kind == "SIGUSR1+SIGTERM":
-            pairs = set(run.glob("checkpoint_*.zip"))
+            pairs = set(run.glob("model_snapshot_*.zip"))
             os.kill(proc.pid, signal.SIGUSR1)
-            _wait_until(lambda: set(run.glob("checkpoint_*.zip")) - pairs, proc, timeout=30)
+            _wait_until(lambda: set(run.glob("model_snapshot_*.zip")) - pairs, proc, timeout=30)
             time.sleep(0.5)
             assert proc.poll() is None  # the snapshot did not stop training
             os.kill(proc.pid, signal.SIGUSR1)
@@ -222,7 +222,7 @@ def test_stop_signals_at_random_moments_always_leave_a_resumable_pair(tmp_path):
         pair = inspect_pair(interrupted)  # loadable, model and normalizer belong together
         assert pair.num_timesteps >= saved_steps
         assert PPO.load(interrupted, device="cpu").num_timesteps == pair.num_timesteps
-        assert f"Resume with: python train_sb3.py --resume ck/PPO_1/model_interrupted.zip" in out
+        assert "Resume with: python train_sb3.py --resume ck/PPO_1/model_interrupted.zip" in out
         saved_steps = pair.num_timesteps
     assert saved_steps > 0
     assert shm_files() == shm_before

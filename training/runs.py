@@ -28,6 +28,8 @@ RUN_CONFIG_NAME = "config.yaml"
 EVALUATIONS_NAME = "evaluations.npz"
 #: Named saves a run may hold besides its ``checkpoint_N`` pairs (``best`` is not resumed from: it is older).
 RESUMABLE_TAGS = ("interrupted", "final")
+#: Pairs saved on SIGUSR1 (never pruned).
+SNAPSHOT_RE = re.compile(r"^model_snapshot_\d+\.zip$")
 _RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NUMBERED_RUN_RE = re.compile(rf"^{RUN_PREFIX}_(\d+)$")
 
@@ -59,11 +61,11 @@ def next_run_name(checkpoint_root: Path, log_root: Path) -> str:
 
 
 def resumable_pairs(folder: Path) -> list[Path]:
-    """Model files of ``folder`` that have their normalizer beside them (checkpoints, interrupted, final),
-    newest first by modification time."""
+    """Model files of ``folder`` that have their normalizer beside them (checkpoints, SIGUSR1 snapshots,
+    interrupted, final), newest first by modification time."""
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if CHECKPOINT_RE.match(p.name)]
+    found = [p for p in folder.iterdir() if CHECKPOINT_RE.match(p.name) or SNAPSHOT_RE.match(p.name)]
     found += [named_paths(folder, tag)[0] for tag in RESUMABLE_TAGS]
     found = [p for p in found if p.is_file() and normalizer_path_for(p).is_file()]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)

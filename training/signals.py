@@ -4,7 +4,7 @@
 SIGINT      Ctrl-C: save the interrupted pair, close the workers, exit 130
 SIGTERM     ``kill PID``, ``timeout``, systemd, Docker, schedulers: the same, exit 143
 SIGHUP      the terminal closed: the same, exit 129 (output that can no longer be printed is dropped)
-SIGUSR1     ``kill -USR1 PID``: save a checkpoint pair at the next step, training goes on
+SIGUSR1     ``kill -USR1 PID``: save a snapshot pair (never pruned) at the next step, training goes on
 ==========  ===================================================================================
 
 Python only turns SIGINT into ``KeyboardInterrupt``; SIGTERM and SIGHUP would end the process without
