@@ -20,7 +20,6 @@ from rlgym_tools.rocket_league.state_mutators.weighted_sample_mutator import Wei
 from envs.engine import RepeatedActionEngine
 from envs.obs import FastDefaultObs
 from envs.rewards import NamedPartsReward
-from training.config import MATCH_SIZES
 
 OBS_BUILDERS = {"default": FastDefaultObs, "relative": RelativeDefaultObs}  # FastDefaultObs == DefaultObs, faster
 STATE_MUTATORS = {"kickoff": KickoffMutator, "random": RandomPhysicsMutator}
@@ -84,10 +83,10 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
 
 def team_sizes(matches: dict[str, int]) -> list[int]:
     """Team size of every match of a ``{"1v1": count, "2v2": count, "3v3": count}`` section, in slot order:
-    all 1v1 matches, then 2v2, then 3v3."""
+    all 1v1 matches, then 2v2, then 3v3 (the size is the number before the "v")."""
     sizes: list[int] = []
     for name, count in matches.items():
-        sizes += [MATCH_SIZES[name]] * count
+        sizes += [int(name.split("v")[0])] * count
     return sizes
 
 

@@ -15,7 +15,6 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.components import selfplay_team_sizes
 from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
-from training.config import ConfigError
 
 #: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -35,11 +34,11 @@ def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int], leagu
     Subproc: ``--num-envs`` wins; otherwise ``num_envs``, capped at ``max_envs_per_core`` x cores when
     ``auto_adjust_envs``.
 
-    :raises ConfigError: ``--num-envs`` given in self-play mode.
+    :raises ValueError: ``--num-envs`` given in self-play mode.
     """
     if env_cfg["vec_env"] == "selfplay":
         if cli_num_envs is not None:
-            raise ConfigError(
+            raise ValueError(
                 "--num-envs sets SubprocVecEnv processes, but environment.vec_env is 'selfplay', where the env "
                 "slots are the cars of environment.selfplay.matches. Change the matches (e.g. --set "
                 "environment.selfplay.matches.1v1=8), the worker processes (--set environment.selfplay.num_workers=2), "
