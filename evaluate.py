@@ -261,7 +261,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if selfplay:
                 summaries = {}
                 me = PolicyDriver(model, vec_norm, deterministic=not args.stochastic)
-                table = lookup_table(cfg["environment"], cfg["rewards"])
+                table = lookup_table(cfg["environment"])
                 for opponent in opponents:
                     orange = None if opponent == "self" else make_driver(opponent, table, args.seed,
                                                                           deterministic=not args.stochastic)

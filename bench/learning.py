@@ -103,7 +103,7 @@ def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) ->
     # Every run is measured from the same start states (the configured mutators, kickoffs by default), also
     # when it trained with random starts, so that runs with different settings compare.
     env_cfg, rewards = dict(cfg["environment"], random_start_share=0.0), cfg["rewards"]
-    table = lookup_table(env_cfg, rewards)
+    table = lookup_table(env_cfg)
     # SIGTERM saved the interrupted pair; a run that reached training.total_timesteps first saved the final one.
     final = max((run_dir / name for name in ("model_interrupted.zip", "model_final.zip") if (run_dir / name).is_file()),
                 key=lambda path: path.stat().st_mtime)

@@ -168,7 +168,7 @@ def test_scripted_chaser_reaches_the_ball_and_scores_on_an_idle_car(cfg):
     from play.match import lookup_table, make_driver, play_episodes, summarize_episodes
 
     env_cfg = dict(cfg["environment"], no_touch_timeout_seconds=10.0, state_mutators=["kickoff"])
-    table = lookup_table(env_cfg, cfg["rewards"])
+    table = lookup_table(env_cfg)
     chaser, idle = make_driver("chaser", table, 0), make_driver("idle", table, 0)
     summary = summarize_episodes(play_episodes(chaser, idle, env_cfg, cfg["rewards"], 1, 4, seed=1))
     assert summary["touch_rate"]["blue"] == 1.0 and summary["touch_rate"]["orange"] == 0.0
