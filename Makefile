@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install train test tensorboard bench clean
+.PHONY: install install-ray train test tensorboard bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
+# Ray is optional for training (environment.selfplay.backend: ray); the tests run the Ray backend, so `make test`
+# installs it.
+$(VENV)/.ray-installed: $(VENV)/.installed requirements-ray.txt
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	touch $@
+
+install-ray: $(VENV)/.ray-installed
+
 train: install
 	$(PY) train_sb3.py $(ARGS)
 
-test: install
+test: install-ray
 	$(PY) -m pytest -q
 
 tensorboard: install

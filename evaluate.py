@@ -8,11 +8,15 @@ With ``vec_env: subproc`` the single learning car plays the configured match.
     python evaluate.py --model checkpoints/PPO_1/checkpoint_500000.zip --episodes 20 --json
     python evaluate.py --model checkpoints/PPO_1/best_model.zip --episodes 3 --render eval.gif   # or .mp4
     python evaluate.py --model checkpoints/PPO_1/best_model.zip --render-live                     # in RLViser
+    python evaluate.py --model bots/MyBot --opponent idle,chaser     # a bot folder written by export_rlbot.py
 
 The normalizer (``VecNormalize`` statistics) is found from the model's name
 (``best_model.zip`` -> ``best_vecnormalize.pkl``, ``checkpoint_N.zip`` -> ``vecnormalize_N.pkl``,
 ``model_final.zip`` -> ``vecnormalize_final.pkl``) unless ``--vecnormalize`` is given. The config is the
 run's own ``config.yaml`` (saved beside the model by ``train_sb3.py``) unless ``--config`` is given.
+
+An exported RLBot bot folder plays through its own ``bot.py`` and RLBot packets built from the simulator (see
+``rlbot_export``), with the training config saved in the folder, so an export can be checked before the game.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class EpisodeStats:
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Evaluate a trained Rocket League bot (deterministic episodes).")
-    parser.add_argument("--model", required=True, help="model .zip saved by train_sb3.py")
+    parser.add_argument("--model", required=True, help="model .zip saved by train_sb3.py, or a bot folder written by "
+                                                       "export_rlbot.py")
     parser.add_argument("--vecnormalize", help="normalizer .pkl (default: found beside the model by name)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
     parser.add_argument("--config", help="config the model was trained with (default: the run's config.yaml beside "
@@ -215,9 +220,66 @@ def print_table(summary: dict, model_path: Path, norm_path: Path) -> None:
         print(f"  {name:<{width}}  {value}")
 
 
+def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
+    """``--model <exported bot folder>``: play the bot's own bot.py on RLBot packets from the simulator."""
+    from rlbot_export.driver import ExportedBotDriver, check_bot_folder
+
+    viewer: Optional[LiveViewer] = None
+    recorder: Optional[FrameRecorder] = None
+    try:
+        check_bot_folder(folder)
+        cfg = load_config(args.config or folder / "training_config.yaml", args.set)
+        if args.stochastic:
+            raise ValueError("--stochastic does not apply to an exported bot: it plays its most likely action, as in "
+                             "the game.")
+        if args.render_live:
+            try:
+                import rlviser_py  # noqa: F401
+            except ImportError:
+                raise FileNotFoundError(RLVISER_HELP) from None
+        env_cfg = cfg["environment"]
+        team_size = args.team_size or (min(selfplay_team_sizes(env_cfg)) if env_cfg["vec_env"] == "selfplay" else 1)
+        opponents = ["self", "idle"] if args.opponent == "both" else args.opponent.split(",")
+        for opponent in opponents:
+            if opponent not in ("self", *SCRIPTED_NAMES) and not Path(opponent).is_dir():
+                inspect_pair(Path(opponent))
+        decision_seconds = env_cfg["tick_skip"] / 120
+        if args.render:
+            recorder = FrameRecorder(min(args.render_episodes or args.episodes, args.episodes))
+        if args.render_live:
+            viewer = LiveViewer(decision_seconds)
+        observers = [obs for obs in (recorder, viewer) if obs is not None]
+        me = ExportedBotDriver(folder)
+        table = lookup_table(env_cfg)
+        summaries = {}
+        for opponent in opponents:
+            orange = None if opponent == "self" else make_driver(opponent, table, args.seed)
+            played = play_episodes(me, orange, env_cfg, cfg["rewards"], team_size, args.episodes, args.seed, observers)
+            summaries[f"vs_{opponent}"] = summarize_episodes(played)
+            observers = [viewer] if viewer is not None else []
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if viewer is not None:
+            viewer.close()
+    print_match_table(summaries, team_size, folder, folder / "policy.npz")
+    if recorder is not None:
+        from render import write_animation
+
+        fps = args.render_fps or 1.0 / decision_seconds
+        write_animation(recorder.frames, args.render, fps)
+        print(f"Rendered {len(recorder.frames)} frames to {args.render}")
+    if args.json:
+        print(json.dumps({"episodes": args.episodes, "team_size": team_size, **summaries}))
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     model_path = Path(args.model)
+    if model_path.is_dir():
+        return evaluate_bot_folder(args, model_path)
     viewer: Optional[LiveViewer] = None
     recorder: Optional[FrameRecorder] = None
     try:

@@ -117,9 +117,16 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
         league = ", ".join(f"{count} x {name}" for name, count in cfg["league"]["matches"].items() if count)
         workers = len(worker_info["plans"])
         per_worker = sorted({len(plan.matches) for plan in worker_info["plans"]})
+        if env["selfplay"]["backend"] == "ray":
+            hosts = sorted({info["host"] for info in worker_info.get("actors", [])})
+            workers_line = (f"Workers:     {workers} Ray actors on {len(hosts)} node(s) ({', '.join(hosts)}; "
+                            f"ray.address {cfg['ray']['address']}), {'-'.join(map(str, per_worker))} match(es) each, "
+                            f"each running its matches in local worker processes (shared memory)")
+        else:
+            workers_line = (f"Workers:     {workers} processes (SelfPlayVecEnv, shared memory), "
+                            f"{'-'.join(map(str, per_worker))} match(es) each, {threads}")
         setup = [
-            f"Workers:     {workers} processes (SelfPlayVecEnv, shared memory), "
-            f"{'-'.join(map(str, per_worker))} match(es) each, {threads}",
+            workers_line,
             f"Match:       self-play {matches or 'none'}, league {league or 'none'} = {num_envs} learning cars; "
             f"{timing}",
         ]
@@ -314,6 +321,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                    ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
 
         worker_info = dict(env.env_method("process_info", indices=0)[0], plans=getattr(env.unwrapped, "plans", []))
+        if hasattr(env.unwrapped, "actor_info"):
+            worker_info["actors"] = env.unwrapped.actor_info()
         print_banner(cfg, model, plan.device, plan.num_envs, worker_info, total, run, plan.config_source,
                      resume.model_path if resume else None)
         if model.num_timesteps >= total:

@@ -281,3 +281,43 @@ def without_league(cfg: dict[str, Any]) -> dict[str, Any]:
     return {**cfg, "environment": {**cfg["environment"], "selfplay": {**cfg["environment"]["selfplay"],
                                                                       "matches": matches}},
             "league": {**cfg["league"], "matches": {name: 0 for name in cfg["league"]["matches"]}}}
+
+
+def on_ray(cfg: dict[str, Any], cores: int) -> dict[str, Any]:
+    """The same config on the Ray backend, on this machine: a local Ray with one actor holding every core (one
+    worker process per core inside it, as the local backend has)."""
+    return {**cfg, "environment": {**cfg["environment"], "selfplay": {**cfg["environment"]["selfplay"],
+                                                                      "backend": "ray"}},
+            "ray": {**cfg["ray"], "address": "local", "actors": 1, "cpus_per_actor": float(cores),
+                    "workers_per_actor": cfg["environment"]["selfplay"]["num_workers"] or cores, "num_cpus": cores}}
+
+
+def measure_ray_link(cfg: dict[str, Any], calls: int = 50) -> dict[str, float]:
+    """What one trainer <-> actor step costs on the wire, on the Ray config ``cfg`` (see :func:`on_ray`): the
+    median round trip of an empty actor call (ms) and the pickled bytes of one step's request and reply."""
+    import pickle
+    import time
+
+    import numpy as np
+
+    from envs.components import team_sizes
+    from envs.ray_vec_env import RayVecEnv
+    from training.config import league_match_counts
+
+    env = RayVecEnv(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], cfg["ray"],
+                    league_sizes=team_sizes(league_match_counts(cfg)))
+    try:
+        env.reset()
+        actor = env._actors[0]
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            env.ray.get(actor.handle.node.remote())
+            times.append(time.perf_counter() - start)
+        actions = np.zeros(env.num_envs, dtype=np.int64)
+        request = (actions, np.zeros(len(env.opp_match), dtype=np.int64), env.opp_kind.copy())
+        reply = env.ray.get(actor.handle.step.remote(*request))
+        return {"round_trip_ms": float(np.median(times)) * 1000, "request_bytes": len(pickle.dumps(request)),
+                "reply_bytes": len(pickle.dumps(reply)), "slots": env.num_envs}
+    finally:
+        env.close()

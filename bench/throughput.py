@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 EXIT_CONFIG_ERROR = 2
 DEFAULT_SECONDS = 5.0
-STAGES = ("ceiling", "env", "collect_random", "collect_policy", "train", "train_no_league")
+STAGES = ("ceiling", "env", "collect_random", "collect_policy", "train", "train_no_league", "train_ray")
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -45,6 +45,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help=f"wall seconds measured per stage (default {DEFAULT_SECONDS:g})")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument("--profile", action="store_true", help="also break one training iteration's time down")
+    parser.add_argument("--ray", action="store_true",
+                        help="add stage train_ray: the train stage on the Ray backend (a local Ray, one actor with "
+                             "every core), and what one step costs on the wire (needs requirements-ray.txt)")
     args = parser.parse_args(argv)
     if args.seconds <= 0:
         parser.error("--seconds must be > 0")
@@ -140,9 +143,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         "collect_policy": lambda: stages.run_collect_policy_stage(cfg, seconds, num_envs, device),
         "train": lambda: stages.run_train_stage(cfg, seconds, num_envs, device),
         "train_no_league": lambda: stages.run_train_stage(stages.without_league(cfg), seconds, num_envs, device),
+        "train_ray": lambda: stages.run_train_stage(stages.on_ray(cfg, cores), seconds, num_envs, device),
     }
+    if args.ray and env["vec_env"] != "selfplay":
+        print("error: --ray needs environment.vec_env: selfplay", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     results = {}
-    for name in STAGES if has_league else STAGES[:-1]:
+    chosen = [s for s in STAGES if (s != "train_no_league" or has_league) and (s != "train_ray" or args.ray)]
+    for name in chosen:
         results[name] = runners[name]()
         print(f"  {name:<16}{results[name].sps:>12,.0f} agent-steps/s over {results[name].seconds:.2f} s",
               flush=True)
@@ -159,6 +167,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         report["league_cost"] = {"train_over_train_no_league": results["train"].sps / results["train_no_league"].sps}
         print(f"League: train / train_no_league = {report['league_cost']['train_over_train_no_league']:.3f} "
               "(same learning cars; the league's extra simulated cars and opponent inference)")
+    if args.ray:
+        link = stages.measure_ray_link(stages.on_ray(cfg, cores))
+        report["ray"] = {"train_ray_over_train": results["train_ray"].sps / results["train"].sps, **link}
+        print(f"Ray: train_ray / train = {report['ray']['train_ray_over_train']:.3f}; one step on the wire: "
+              f"{link['request_bytes']:,} B to the actors, {link['reply_bytes']:,} B back ({link['slots']} slots), "
+              f"empty actor call round trip {link['round_trip_ms']:.2f} ms (median)")
     if args.profile:
         from bench.profile import profile_iteration
 

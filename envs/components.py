@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from rlgym.api import ObsBuilder, RLGym, StateMutator
+from rlgym.api import ObsBuilder, RLGym, StateMutator, TransitionEngine
 from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
 from rlgym.rocket_league.done_conditions import AnyCondition, GoalCondition, NoTouchTimeoutCondition, TimeoutCondition
 from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, KickoffMutator, MutatorSequence
@@ -48,12 +48,15 @@ def init_meshes(meshes_path: Optional[str]) -> None:
 
 def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
                 state_mutator: Optional[StateMutator] = None,
-                team_sizes: Optional[tuple[int, int]] = None) -> tuple[RLGym, NamedPartsReward]:
+                team_sizes: Optional[tuple[int, int]] = None,
+                transition_engine: Optional[TransitionEngine] = None) -> tuple[RLGym, NamedPartsReward]:
     """Create the RLGym match described by ``config.yaml``'s ``environment`` section.
 
     :param state_mutator: replaces the configured mutators after the team-size one (used by tests that
         need a particular start state, e.g. a ball flying into the goal).
     :param team_sizes: (blue, orange) cars; default ``blue_size`` / ``orange_size`` of the config.
+    :param transition_engine: replaces :class:`envs.engine.RepeatedActionEngine` (an engine with the same
+        physics and timing, e.g. one that also emits RLBot packets).
     :return: the RLGym env and its reward function (which exposes per-part values).
     """
     blue, orange = team_sizes or (env_cfg["blue_size"], env_cfg["orange_size"])
@@ -71,7 +74,7 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
         obs_builder=obs_builder,
         action_parser=RepeatAction(ACTION_PARSERS[env_cfg["action_parser"]](), repeats=env_cfg["tick_skip"]),
         reward_fn=reward_fn,
-        transition_engine=RepeatedActionEngine(),
+        transition_engine=transition_engine or RepeatedActionEngine(),
         termination_cond=GoalCondition(),
         truncation_cond=AnyCondition(
             TimeoutCondition(env_cfg["episode_seconds"]),

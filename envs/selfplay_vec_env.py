@@ -123,18 +123,20 @@ class SelfPlayVecEnv(VecEnv):
     :param league_sizes: cars per team of each league match (after the self-play matches' slots).
     :param opponents: who drives the league opponents (default: :class:`ScriptedOpponents`); see
         :meth:`set_opponents`.
+    :param first_match: run-wide index of this env's first match (a share of a run on a Ray actor).
     """
 
     def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int,
                  num_workers: int = 0, max_restarts: int = 10, state_mutator: Optional[StateMutator] = None,
-                 league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None):
+                 league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None, first_match: int = 0):
         team_sizes = selfplay_team_sizes(env_cfg)
         observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
         super().__init__(2 * sum(team_sizes) + sum(league_sizes), observation_space, action_space)
         self.env_cfg, self.reward_weights, self.state_mutator = env_cfg, reward_weights, state_mutator
         self.team_sizes, self.league_sizes = team_sizes, list(league_sizes)
         self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
-        self.plans: list[WorkerPlan] = plan_workers(team_sizes, num_workers or available_cores(), league_sizes)
+        self.plans: list[WorkerPlan] = plan_workers(team_sizes, num_workers or available_cores(), league_sizes,
+                                                    first_match)
         league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
                               key=lambda m: m.league_index)
         #: Per league match: its first learning slot; per opponent row: its league match.

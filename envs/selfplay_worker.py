@@ -143,11 +143,14 @@ class WorkerPlan:
         return [m.league_index for m in self.matches if m.league_index is not None]
 
 
-def plan_workers(team_sizes: Sequence[int], num_workers: int, league_sizes: Sequence[int] = ()) -> list[WorkerPlan]:
+def plan_workers(team_sizes: Sequence[int], num_workers: int, league_sizes: Sequence[int] = (),
+                 first_match: int = 0) -> list[WorkerPlan]:
     """Split the matches, in order, into ``min(num_workers, matches)`` contiguous groups of about equal car count.
 
     :param team_sizes: cars per team of each self-play match (slot order).
     :param league_sizes: cars per team of each league match; they come after the self-play matches.
+    :param first_match: run-wide index of the first match (seeds depend on it): a Ray actor running a share of
+        the run's matches (:mod:`envs.ray_vec_env`) numbers them as the whole run does.
     """
     kinds = [(size, None) for size in team_sizes] + [(size, i) for i, size in enumerate(league_sizes)]
     n_workers = max(1, min(num_workers, len(kinds)))
@@ -156,7 +159,7 @@ def plan_workers(team_sizes: Sequence[int], num_workers: int, league_sizes: Sequ
     current: list[MatchPlan] = []
     slot = opp = cars = 0
     for index, (size, league_index) in enumerate(kinds):
-        current.append(MatchPlan(index, size, slot, league_index, opp))
+        current.append(MatchPlan(first_match + index, size, slot, league_index, opp))
         slot += current[-1].learning_cars
         opp += size if league_index is not None else 0
         cars += 2 * size

@@ -69,9 +69,14 @@ def load_policy_driver(model_path: Path, deterministic: bool = True, normalizer_
 
 
 def make_driver(opponent: str, table: np.ndarray, seed: int, deterministic: bool = True) -> Driver:
-    """A scripted driver by name (:data:`envs.scripted.SCRIPTED_NAMES`) or a saved model's ``.zip`` path."""
+    """A scripted driver by name (:data:`envs.scripted.SCRIPTED_NAMES`), a saved model's ``.zip`` path, or a bot
+    folder written by ``export_rlbot.py`` (always deterministic, as it plays in the game)."""
     if opponent in SCRIPTED_NAMES:
         return ScriptedTeam(ScriptedDriver(opponent, table, np.random.default_rng(seed)))
+    from rlbot_export.driver import ExportedBotDriver, is_bot_folder
+
+    if is_bot_folder(Path(opponent)):
+        return ExportedBotDriver(Path(opponent))
     return load_policy_driver(Path(opponent), deterministic)
 
 
@@ -101,9 +106,18 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any
     orange ones (None: ``blue`` drives both teams in one batch, as in self-play training).
 
     Episodes end as in training (goal, time limit, no-touch timeout); start states follow the configured
-    mutators, seeded by ``seed``.
+    mutators, seeded by ``seed``. Drivers that read RLBot packets (exported bots: they have ``attach_engine``)
+    get a :class:`rlbot_export.sim.PacketEngine`, which has the training engine's physics and timing.
     """
-    match, _ = build_match(env_cfg, reward_weights, team_sizes=(team_size, team_size))
+    engine = None
+    packet_drivers = [d for d in (blue, orange) if hasattr(d, "attach_engine")]
+    if packet_drivers:
+        from rlbot_export.sim import PacketEngine
+
+        engine = PacketEngine()
+        for driver in packet_drivers:
+            driver.attach_engine(engine)
+    match, _ = build_match(env_cfg, reward_weights, team_sizes=(team_size, team_size), transition_engine=engine)
     decision_seconds = env_cfg["tick_skip"] / 120
     random.seed(seed)  # rlgym's mutators draw from the global generators
     np.random.seed(seed % 2**32)

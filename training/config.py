@@ -9,6 +9,8 @@ value: the schema only states types and bounds.
 
 from __future__ import annotations
 
+import importlib.util
+
 import copy
 import difflib
 import re
@@ -69,6 +71,7 @@ _UNIT = Field("float", low=0.0, high=1.0)
 _NONNEG = Field("float", low=0.0)
 
 VEC_ENVS = ("selfplay", "subproc")
+SELFPLAY_BACKENDS = ("local", "ray")
 #: Team sizes a self-play match may have, as named under ``environment.selfplay.matches``.
 MATCH_SIZES = {"1v1": 1, "2v2": 2, "3v3": 3}
 
@@ -79,6 +82,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "matches": {name: Field("int", low=0) for name in MATCH_SIZES},
             "num_workers": Field("int", low=0),
             "max_worker_restarts": Field("int", low=0),
+            "backend": Field("str", choices=SELFPLAY_BACKENDS),
         },
         "blue_size": Field("int", low=1, high=3),
         "orange_size": Field("int", low=0, high=3),
@@ -97,6 +101,14 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "meshes_path": Field("path?"),
     },
     "rewards": {name: Field("float") for name in REWARD_PARTS},
+    "ray": {
+        "address": Field("str"),
+        "actors": Field("int", low=0),
+        "cpus_per_actor": Field("float", low=0.0),
+        "workers_per_actor": Field("int", low=0),
+        "num_cpus": Field("int", low=0),
+        "object_store_mb": Field("int", low=0),
+    },
     "league": {
         "matches": {name: Field("int", low=0) for name in MATCH_SIZES},
         "shares": {"past": _NONNEG, "scripted": _NONNEG, "self": _NONNEG},
@@ -256,6 +268,10 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
                     f"config key 'environment.selfplay.matches.{name}' ({count}) needs "
                     f"'environment.obs_zero_padding' >= {MATCH_SIZES[name]} (it is {env['obs_zero_padding']})."
                 )
+        if env["selfplay"]["backend"] == "ray" and not _ray_installed():
+            raise ConfigError("config key 'environment.selfplay.backend' is 'ray', but Ray is not installed (an "
+                              "optional install): pip install -r requirements-ray.txt, or set "
+                              "environment.selfplay.backend=local.")
     league = cfg["league"]
     for name, count in league["matches"].items():
         if count and MATCH_SIZES[name] > env["obs_zero_padding"]:
@@ -270,6 +286,13 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
         raise ConfigError("config key 'training.final_learning_rate' must be <= 'training.learning_rate'.")
     if not any(weight != 0 for weight in cfg["rewards"].values()):
         raise ConfigError("config section 'rewards': every weight is 0; give at least one part a non-zero weight.")
+
+
+def _ray_installed() -> bool:
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except ValueError:  # sys.modules["ray"] is None: blocked
+        return False
 
 
 def league_match_counts(cfg: dict[str, Any]) -> dict[str, int]:

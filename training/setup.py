@@ -66,6 +66,11 @@ def make_vec_env(cfg: dict[str, Any], num_envs: int, seed: int) -> VecEnv:
     """The configured vec env: ``SelfPlayVecEnv`` (``environment.vec_env: selfplay``, with the ``league``
     matches; ``num_envs`` is its learning-car count, see ``resolve_num_envs``) or ``SubprocVecEnv`` with ``num_envs`` processes."""
     env_cfg = cfg["environment"]
+    if env_cfg["vec_env"] == "selfplay" and env_cfg["selfplay"]["backend"] == "ray":
+        from envs.ray_vec_env import RayVecEnv
+
+        return RayVecEnv(env_cfg, cfg["rewards"], seed, cfg["ray"], env_cfg["selfplay"]["max_worker_restarts"],
+                         team_sizes(league_match_counts(cfg)))
     if env_cfg["vec_env"] == "selfplay":
         return make_selfplay_vec_env(env_cfg, cfg["rewards"], seed, team_sizes(league_match_counts(cfg)))
     return make_subproc_vec_env(env_cfg, cfg["rewards"], num_envs, seed)

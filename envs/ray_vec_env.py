@@ -1,0 +1,356 @@
+"""Self-play matches spread over Ray actors, one per node (or group of cores), for training on several machines.
+
+Why: Stable-Baselines3 has no distributed vec env, and the self-play vec env uses the cores of one machine. Ray
+(the engine RLlib runs its env runners on) places actors on the machines of a cluster. Each actor runs the
+existing shared-memory self-play worker pool (:class:`envs.selfplay_vec_env.SelfPlayVecEnv`) on its node for a
+contiguous share of the matches, so the per-car path is today's; the trainer sends each actor its slice of
+actions and gathers all results with one ``ray.get`` per step.
+
+:class:`RayVecEnv` gives SB3 exactly what :class:`SelfPlayVecEnv` gives for the same matches and seed (same slots,
+rewards, dones, terminal observations, infos, reward parts; match ``i`` is seeded from (seed, i) wherever it runs),
+and drives league opponents from the trainer the same way: trainer-driven opponents' actions are computed here
+(batched over all actors) and sent with the step; ended league episodes come back with their result.
+
+Faults: an actor that dies (its process or its node) is replaced by a new actor with fresh matches, as a dead
+local worker is: its slots end their episode in that step as truncated, with ``info["worker_restarted"]``, and a
+warning is issued. Ray is shut down on ``close`` when this env started it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from envs.components import selfplay_team_sizes
+from envs.selfplay_vec_env import Opponents, ScriptedOpponents, probe_spaces
+from envs.selfplay_worker import TRAINER_DRIVEN, WorkerPlan, plan_workers
+
+RAY_INSTALL_HELP = ("environment.selfplay.backend 'ray' needs Ray, an optional install: "
+                    "pip install -r requirements-ray.txt (or set environment.selfplay.backend=local).")
+MATCH_NAMES = ("1v1", "2v2", "3v3")
+
+
+class RayNotInstalled(ImportError):
+    """``ray`` cannot be imported; the message says how to install it."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RayNotInstalled(RAY_INSTALL_HELP) from None
+    return ray
+
+
+class RelayOpponents:
+    """The actor side of league opponents: actions, kinds and results travel with each step (module docstring)."""
+
+    def __init__(self, n_league: int):
+        self.kinds = np.zeros(n_league, dtype=np.int8)
+        self.pending_actions = np.zeros(0, dtype=np.int64)
+        self.results: list[tuple[int, Optional[int]]] = []
+
+    def assign(self, match: int) -> int:
+        return int(self.kinds[match])
+
+    def result(self, match: int, outcome: Optional[int]) -> None:
+        self.results.append((match, outcome))
+
+    def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
+        return self.pending_actions
+
+
+class MatchGroupActor:
+    """One Ray actor: a :class:`SelfPlayVecEnv` for a contiguous share of the run's matches (made a Ray actor class
+    by :func:`actor_class`)."""
+
+    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, team_sizes: list[int],
+                 league_sizes: list[int], first_match: int, num_workers: int, max_restarts: int,
+                 state_mutator: Any = None):
+        from envs.selfplay_vec_env import SelfPlayVecEnv
+
+        cfg = copy.deepcopy(env_cfg)
+        cfg["selfplay"]["matches"] = {name: sum(1 for size in team_sizes if size == i + 1)
+                                      for i, name in enumerate(MATCH_NAMES)}
+        self.opponents = RelayOpponents(len(league_sizes))
+        self.env = SelfPlayVecEnv(cfg, reward_weights, seed, num_workers, max_restarts, state_mutator,
+                                  league_sizes, self.opponents, first_match=first_match)
+
+    def _league_state(self) -> dict[str, Any]:
+        a = self.env._arrays
+        results, self.opponents.results = self.opponents.results, []
+        return {"opp_obs": a.opp_obs.copy(), "results": results}
+
+    def reset(self, seed: int, kinds: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        self.opponents.kinds[:] = kinds
+        self.env.seed(seed)
+        obs = self.env.reset()
+        return obs, self._league_state()
+
+    def step(self, actions: np.ndarray, opp_actions: np.ndarray, kinds: np.ndarray) -> tuple:
+        if len(kinds):
+            self.env._arrays.opp_kind[:] = kinds
+            self.opponents.kinds[:] = kinds
+            rows = np.flatnonzero(kinds[self.env.opp_match] == TRAINER_DRIVEN)
+            self.opponents.pending_actions = opp_actions[rows]
+        obs, rewards, dones, infos = self.env.step(actions)
+        return obs, rewards, dones, infos, self._league_state()
+
+    def node(self) -> dict[str, Any]:
+        import os
+        import socket
+
+        import ray
+
+        return {"host": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
+                "workers": self.env.worker_pids()}
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def actor_class(ray: Any, cpus: float) -> Any:
+    return ray.remote(num_cpus=cpus, max_restarts=0)(MatchGroupActor)
+
+
+@dataclass
+class _Actor:
+    handle: Any
+    plan: WorkerPlan
+    generation: int
+
+
+#: The repository root: actors import this trainer's modules from it (every node needs the repository and its
+#: virtual environment at the same path, see README "Train on several machines").
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def connect(ray: Any, ray_cfg: dict[str, Any]) -> bool:
+    """Start or join Ray as ``ray.address`` says; True when this process connected (and must disconnect: a Ray
+    started here is stopped with it, a cluster joined stays up)."""
+    if ray.is_initialized():
+        return False
+    runtime_env = {"env_vars": {"PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}}
+    address = ray_cfg["address"]
+    if address == "local":
+        ray.init(address="local", num_cpus=ray_cfg["num_cpus"] or None, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=ray_cfg["object_store_mb"] * 2**20 if ray_cfg["object_store_mb"] else None,
+                 runtime_env=runtime_env)
+    else:
+        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+    return True
+
+
+class RayVecEnv(VecEnv):
+    """The self-play matches (and league matches) on Ray actors; SB3 sees the same VecEnv as ``SelfPlayVecEnv``.
+
+    :param ray_cfg: the config's ``ray`` section: ``address`` (``local``, ``auto`` or ``host:port``), ``actors``
+        (0: one per alive node), ``cpus_per_actor`` (Ray CPUs each actor reserves; 0: all of the smallest node),
+        ``workers_per_actor`` (worker processes inside an actor; 0: one per reserved CPU), ``num_cpus`` and
+        ``object_store_mb`` (``local`` only; 0: Ray's defaults).
+    Other parameters as :class:`envs.selfplay_vec_env.SelfPlayVecEnv`.
+    """
+
+    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, ray_cfg: dict[str, Any],
+                 max_restarts: int = 10, league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None,
+                 state_mutator: Any = None):
+        self.ray = import_ray()
+        team_sizes = selfplay_team_sizes(env_cfg)
+        observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
+        super().__init__(2 * sum(team_sizes) + sum(league_sizes), observation_space, action_space)
+        self.env_cfg, self.reward_weights, self.ray_cfg = env_cfg, reward_weights, ray_cfg
+        self.team_sizes, self.league_sizes, self.state_mutator = list(team_sizes), list(league_sizes), state_mutator
+        self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
+        self.max_restarts, self.restarts, self.closed, self.waiting = max_restarts, 0, False, False
+        self._seed = seed
+        self._owns_ray = connect(self.ray, ray_cfg)
+        try:
+            nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+            n_actors = ray_cfg["actors"] or len(nodes)
+            node_cpus = min(float(n.get("Resources", {}).get("CPU", 1.0)) for n in nodes)
+            self.cpus_per_actor = ray_cfg["cpus_per_actor"] or max(1.0, node_cpus)
+            self.workers_per_actor = ray_cfg["workers_per_actor"] or max(1, int(self.cpus_per_actor))
+            self.plans = plan_workers(team_sizes, n_actors, league_sizes)
+            self._cls = actor_class(self.ray, self.cpus_per_actor)
+            league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
+                                  key=lambda m: m.league_index)
+            self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
+            self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
+            self.opp_kind = np.zeros(len(league_sizes), dtype=np.int8)
+            self.opp_obs = np.zeros((len(self.opp_match), observation_space.shape[0]), dtype=np.float32)
+            self._actors: list[_Actor] = [self._start(plan, 0) for plan in self.plans]
+            self._last_obs = np.zeros((self.num_envs, observation_space.shape[0]), dtype=np.float32)
+            self._futures: list[Any] = []
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------------------------------ actors
+    def _league_rows(self, plan: WorkerPlan) -> tuple[slice, slice]:
+        """The plan's league matches and opponent rows in the run's numbering."""
+        league = [m for m in plan.matches if m.league_index is not None]
+        if not league:
+            return slice(0, 0), slice(0, 0)
+        return (slice(league[0].league_index, league[-1].league_index + 1),
+                slice(league[0].first_opp, league[-1].first_opp + league[-1].team_size))
+
+    def _start(self, plan: WorkerPlan, generation: int) -> _Actor:
+        team_sizes = [m.team_size for m in plan.matches if m.league_index is None]
+        league_sizes = [m.team_size for m in plan.matches if m.league_index is not None]
+        handle = self._cls.options(scheduling_strategy="SPREAD").remote(
+            self.env_cfg, self.reward_weights, self._actor_seed(generation), team_sizes, league_sizes,
+            plan.matches[0].index, self.workers_per_actor, self.env_cfg["selfplay"]["max_worker_restarts"],
+            self.state_mutator)
+        return _Actor(handle, plan, generation)
+
+    def _actor_seed(self, generation: int) -> int:
+        """Generation 0 uses the run's seed (matches seeded as locally); a replacement gets fresh seeds."""
+        if generation == 0:
+            return self._seed
+        return int(np.random.SeedSequence([self._seed, 7919, generation]).generate_state(1)[0])
+
+    def _replace(self, index: int, error: BaseException) -> None:
+        old = self._actors[index]
+        self.restarts += 1
+        if self.restarts > self.max_restarts:
+            raise RuntimeError(f"Ray actor {index} died ({type(error).__name__}) after {self.max_restarts} restarts "
+                               "in this run; stopping. Raise environment.selfplay.max_worker_restarts to go on "
+                               "anyway.") from error
+        try:
+            self.ray.kill(old.handle)
+        except Exception:
+            pass
+        plan = old.plan
+        warnings.warn(f"Ray actor {index} (matches {plan.matches[0].index}-{plan.matches[-1].index}) died "
+                      f"({type(error).__name__}); replacing it with fresh matches: slots {plan.slots.start}-"
+                      f"{plan.slots.stop - 1} end their episode as truncated. Restart {self.restarts} of at most "
+                      f"{self.max_restarts}.", RuntimeWarning, stacklevel=3)
+        self._actors[index] = self._start(plan, old.generation + 1)
+        league, _ = self._league_rows(plan)
+        obs, state = self.ray.get(self._actors[index].handle.reset.remote(
+            self._actor_seed(old.generation + 1), self.opp_kind[league]))
+        self._take_league_state(index, state)
+        self._fresh_obs = obs
+
+    def set_opponents(self, opponents: Opponents) -> None:
+        self.opponents = opponents
+
+    def _take_league_state(self, index: int, state: dict[str, Any]) -> None:
+        league, rows = self._league_rows(self._actors[index].plan)
+        self.opp_obs[rows] = state["opp_obs"]
+        for match, outcome in state["results"]:
+            match = league.start + match
+            self.opponents.result(match, outcome)
+            self.opp_kind[match] = self.opponents.assign(match)
+
+    # --------------------------------------------------------------------------------------- VecEnv API
+    def reset(self) -> VecEnvObs:
+        if self._seeds[0] is not None:
+            self._seed = int(self._seeds[0])
+        for match in range(len(self.league_sizes)):
+            self.opp_kind[match] = self.opponents.assign(match)
+        futures = []
+        for actor in self._actors:
+            league, _ = self._league_rows(actor.plan)
+            futures.append(actor.handle.reset.remote(self._actor_seed(actor.generation), self.opp_kind[league]))
+        for index, future in enumerate(futures):
+            obs, state = self.ray.get(future)
+            self._take_league_state(index, state)
+            self._last_obs[self._actors[index].plan.slots] = obs
+        self._reset_seeds()
+        return self._last_obs.copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        actions = np.asarray(actions).reshape(self.num_envs)
+        opp_actions = np.zeros(len(self.opp_match), dtype=np.int64)
+        rows = np.flatnonzero(self.opp_kind[self.opp_match] == TRAINER_DRIVEN)
+        if len(rows):
+            opp_actions[rows] = np.asarray(self.opponents.act(self.opp_obs[rows], self.opp_match[rows])).reshape(-1)
+        self._futures = []
+        for actor in self._actors:
+            league, opp = self._league_rows(actor.plan)
+            self._futures.append(actor.handle.step.remote(actions[actor.plan.slots], opp_actions[opp],
+                                                          self.opp_kind[league]))
+        self.waiting = True
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs = np.empty_like(self._last_obs)
+        rewards = np.zeros(self.num_envs, dtype=np.float32)
+        dones = np.zeros(self.num_envs, dtype=bool)
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for index, future in enumerate(self._futures):
+            slots = self._actors[index].plan.slots
+            try:
+                part_obs, part_rewards, part_dones, part_infos, state = self.ray.get(future)
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorDiedError,
+                    self.ray.exceptions.ActorUnavailableError) as error:
+                self._replace(index, error)
+                obs[slots] = self._fresh_obs
+                dones[slots] = True
+                for slot in range(slots.start, slots.stop):
+                    infos[slot] = {"reward_parts": dict.fromkeys(self.part_names, 0.0), "touched": False, "goal": 0,
+                                   "terminal_observation": self._last_obs[slot].copy(), "TimeLimit.truncated": True,
+                                   "worker_restarted": True}
+                continue
+            obs[slots], rewards[slots], dones[slots] = part_obs, part_rewards, part_dones
+            infos[slots] = part_infos
+            self._take_league_state(index, state)
+        self.waiting = False
+        self._last_obs = obs
+        return obs.copy(), rewards, dones, infos
+
+    def close(self) -> None:
+        """Close every actor (each closes its worker processes), then shut Ray down if this env started it."""
+        if self.closed:
+            return
+        self.closed = True
+        actors = getattr(self, "_actors", [])
+        try:
+            if actors:
+                pending = [a.handle.close.remote() for a in actors]
+                self.ray.wait(pending, num_returns=len(pending), timeout=15.0)
+            for actor in actors:
+                try:
+                    self.ray.kill(actor.handle)
+                except Exception:
+                    pass
+        finally:
+            if self._owns_ray and self.ray.is_initialized():
+                self.ray.shutdown()
+                time.sleep(0.2)
+        self.waiting = False
+
+    def actor_info(self) -> list[dict[str, Any]]:
+        """Per actor: host, Ray node id, pid and its worker processes' pids."""
+        return self.ray.get([a.handle.node.remote() for a in self._actors])
+
+    def process_info(self) -> list[dict[str, Any]]:
+        return self.actor_info()
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
+                   **method_kwargs: Any) -> list[Any]:
+        if method_name != "process_info":
+            raise AttributeError(f"RayVecEnv slots are cars inside Ray actors; env_method('{method_name}') is not "
+                                 "available (only 'process_info').")
+        info = self.actor_info()
+        return [dict(info[next(i for i, a in enumerate(self._actors) if a.plan.slots.start <= slot < a.plan.slots.stop)],
+                     OMP_NUM_THREADS="1", torch_threads=None) for slot in self._get_indices(indices)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        if attr_name != "render_mode":
+            raise AttributeError(f"RayVecEnv slots have no attribute '{attr_name}' to read.")
+        return [None for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise AttributeError(f"RayVecEnv slots have no attribute '{attr_name}' to set.")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]

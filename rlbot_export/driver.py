@@ -1,0 +1,104 @@
+"""An exported bot folder as a :class:`play.match.Driver`: its own ``bot.py`` decides from RLBot packets.
+
+``evaluate.py --model bots/MyBot`` and the parity tests play the exported bot this way: the match runs on
+:class:`rlbot_export.sim.PacketEngine`, every car the driver controls gets its own bot instance (as RLBot starts
+one process per car), and each decision the instances read the packets of the ticks since the last one. The env
+applies the action index the bot chose, so the bot plays exactly as its packet pipeline decides.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from rlbot_export.sim import PacketEngine
+
+BOT_FILES = ("bot.py", "bot.toml", "settings.json", "policy.npz")
+
+
+def is_bot_folder(path: Path) -> bool:
+    """True for a folder written by ``export_rlbot.py``."""
+    return Path(path).is_dir() and (Path(path) / "bot.toml").is_file()
+
+
+def check_bot_folder(folder: Path) -> None:
+    """:raises FileNotFoundError: naming what an exported bot folder lacks."""
+    missing = [name for name in BOT_FILES if not (Path(folder) / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"'{folder}' is not a complete exported bot: {', '.join(missing)} missing. "
+                                "Export it again: python export_rlbot.py --model <model.zip> --out <folder>")
+
+
+def load_bot_module(folder: Path) -> ModuleType:
+    """Import ``folder/bot.py`` under a name of its own (several exported bots can be loaded at once)."""
+    folder = Path(folder).resolve()
+    check_bot_folder(folder)
+    name = f"exported_bot_{abs(hash(str(folder)))}"
+    spec = importlib.util.spec_from_file_location(name, folder / "bot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Decision:
+    """One decision of one car: the training env's raw observation, the bot's own and the bot's action."""
+
+    agent: str
+    env_obs: np.ndarray
+    bot_obs: np.ndarray
+    action: int
+
+
+class ExportedBotDriver:
+    """Drives its cars with the exported bot in ``folder``; ``record=True`` keeps every :class:`Decision`."""
+
+    def __init__(self, folder: Path, record: bool = False):
+        self.folder = Path(folder)
+        self.module = load_bot_module(self.folder)
+        self.settings: dict[str, Any] = json.loads((self.folder / "settings.json").read_text())
+        self.record = record
+        self.decisions: list[Decision] = []
+        self.engine: Optional[PacketEngine] = None
+        self._queue: list = []
+        self._bots: dict[str, Any] = {}
+
+    def attach_engine(self, engine: PacketEngine) -> None:
+        """Read the packets of ``engine`` from now on (a new match: fresh bot instances)."""
+        self.engine = engine
+        self._queue = engine.subscribe()
+        self._bots = {}
+
+    def __call__(self, obs: np.ndarray, state: Any, agents: Sequence[str]) -> np.ndarray:
+        if self.engine is None:
+            raise RuntimeError("ExportedBotDriver needs attach_engine(PacketEngine) before the match starts.")
+        for agent in agents:
+            if agent not in self._bots:
+                logging.getLogger(str(agent)).setLevel(logging.WARNING)  # no "Initialized!" per bot and match
+                bot = self.module.ExportedBot(self.folder)
+                bot.attach_offline(self.engine.match_configuration(self.settings["agent_id"]),
+                                   self.engine.field_info(), self.engine.controllable(agent))
+                self._bots[agent] = bot
+        before = {agent: self._bots[agent].decisions for agent in agents}
+        for packet in self._queue:
+            for bot in self._bots.values():
+                bot.offline_tick(packet)
+        self._queue.clear()
+        actions = np.empty(len(agents), dtype=np.int64)
+        for i, agent in enumerate(agents):
+            bot = self._bots[agent]
+            if bot.decisions == before[agent]:
+                raise RuntimeError(f"the exported bot driving {agent} made no decision on the tick the training env "
+                                   f"decides (frame {self.engine.frame}): its tick schedule does not match training")
+            actions[i] = bot.last_action
+            if self.record:
+                self.decisions.append(Decision(agent, np.array(obs[i], dtype=np.float32), bot.last_obs,
+                                               bot.last_action))
+        return actions

@@ -1,0 +1,142 @@
+"""Ray backend of the self-play vec env on real Ray: a two-node ``ray.cluster_utils.Cluster`` on this machine and a
+local Ray started by the trainer (small: 1 CPU per node, no dashboard, small object store)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import psutil
+import pytest
+
+from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
+from tests.helpers import FAST_TRAIN, REPO, fast_config, run_cli, set_args
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from envs.ray_vec_env import RayVecEnv  # noqa: E402
+
+OBJECT_STORE = 80 * 2**20
+#: Two actors of one CPU each, spread over the nodes, one worker process inside each.
+RAY_CFG = {"address": "auto", "actors": 2, "cpus_per_actor": 0.5, "workers_per_actor": 1, "num_cpus": 0,
+           "object_store_mb": 0}
+
+
+def ray_processes() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        text = " ".join([proc.info["name"] or ""] + (proc.info["cmdline"] or []))
+        if "raylet" in text or "gcs_server" in text or "ray::" in text:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head node and a worker node, 1 CPU each, in this machine; this test process is the driver."""
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE,
+                                                           "include_dashboard": False})
+    cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}})
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def play(env, actions: np.ndarray) -> list[tuple]:
+    out = [(env.reset(),)]
+    for row in actions:
+        obs, rewards, dones, infos = env.step(row)
+        out.append((obs, rewards, dones, [i.get("terminal_observation") for i in infos],
+                    [sorted(i["reward_parts"].items()) for i in infos]))
+    return out
+
+
+def test_same_seed_same_rollout_as_the_local_vec_env(cluster):
+    """Self-play and league matches (scripted opponents run in the actors) spread over two nodes give SB3 the
+    same observations, rewards, dones, terminal observations and reward parts as the local self-play vec env."""
+    cfg = fast_config("environment.selfplay.matches.1v1=2", "environment.selfplay.matches.2v2=1")
+    env_cfg, rewards = cfg["environment"], cfg["rewards"]
+    local = SelfPlayVecEnv(env_cfg, rewards, seed=3, num_workers=2, league_sizes=[1, 1],
+                           opponents=ScriptedOpponents(seed=9))
+    actions = np.random.default_rng(0).integers(0, 90, size=(40, local.num_envs))
+    try:
+        expected = play(local, actions)
+    finally:
+        local.close()
+    remote = RayVecEnv(env_cfg, rewards, seed=3, ray_cfg=RAY_CFG, league_sizes=[1, 1],
+                       opponents=ScriptedOpponents(seed=9))
+    try:
+        assert len({info["host"] + str(info["pid"]) for info in remote.actor_info()}) == 2
+        got = play(remote, actions)
+    finally:
+        remote.close()
+    assert any(step[2].any() for step in expected[1:]), "no episode ended: the comparison misses terminal steps"
+    for want, have in zip(expected, got):
+        for a, b in zip(want, have):
+            if isinstance(a, list):
+                assert all((x is None and y is None) or np.array_equal(x, y) for x, y in zip(a, b))
+            else:
+                np.testing.assert_array_equal(a, b)
+    assert ray.is_initialized()  # the env joined the cluster: it leaves it running
+
+
+def test_removing_a_node_does_not_stop_the_env(cluster):
+    """The actor on a removed node is replaced on the remaining one: its slots end as truncated, stepping goes on."""
+    cfg = fast_config("environment.selfplay.matches.1v1=2")
+    env = RayVecEnv(cfg["environment"], cfg["rewards"], seed=1, ray_cfg=RAY_CFG)
+    try:
+        env.reset()
+        for _ in range(3):
+            env.step(np.zeros(env.num_envs, dtype=np.int64))
+        hosts_before = env.actor_info()
+        used = {info["node_id"] for info in hosts_before}
+        node = next(n for n in cluster.worker_nodes if n.node_id in used)  # a non-head node running an actor
+        cluster.remove_node(node)
+        restarted = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(5):
+                obs, rewards, dones, infos = env.step(np.zeros(env.num_envs, dtype=np.int64))
+                restarted += [slot for slot, info in enumerate(infos) if info.get("worker_restarted")]
+        assert env.restarts >= 1 and restarted, hosts_before
+        assert any("died" in str(w.message) for w in caught)
+        assert obs.shape == (env.num_envs, 172) and np.isfinite(obs).all()
+    finally:
+        env.close()
+
+
+def test_training_on_ray_writes_the_usual_pair_and_leaves_nothing_running(tmp_path):
+    """A short train_sb3.py run on a local Ray it starts itself (2 actors): the usual files, exit 0, and no Ray
+    process of its own left afterwards."""
+    before = {p.pid for p in ray_processes()}
+    result = run_cli("train_sb3.py", "--total-timesteps", "512", "--checkpoint-dir", "ck", "--log-dir", "logs",
+                     *set_args(FAST_TRAIN + ["environment.selfplay.backend=ray", "environment.selfplay.matches.1v1=2",
+                                             "league.matches.1v1=1", "ray.actors=2", "ray.cpus_per_actor=1",
+                                             "ray.num_cpus=2", "ray.object_store_mb=80"]),
+                     cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 Ray actors" in result.stdout
+    run = tmp_path / "ck" / "PPO_1"
+    assert (run / "model_final.zip").is_file() and (run / "vecnormalize_final.pkl").is_file()
+    assert list(run.glob("checkpoint_*.zip"))
+    left = [p for p in ray_processes() if p.pid not in before]
+    assert not left, [" ".join(p.cmdline()) for p in left]
+
+
+def test_ray_backend_without_ray_says_how_to_install(tmp_path):
+    code = ("import sys, runpy\nsys.modules['ray'] = None\n"
+            f"sys.argv = ['train_sb3.py', '--checkpoint-dir', 'ck', '--log-dir', 'logs', '--set', "
+            "'environment.selfplay.backend=ray']\n"
+            f"runpy.run_path({str(REPO / 'train_sb3.py')!r}, run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 2
+    assert "pip install -r requirements-ray.txt" in result.stderr
+    assert not (tmp_path / "ck").exists()

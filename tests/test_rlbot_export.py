@@ -1,0 +1,150 @@
+"""RLBot v5 export: the bot folder RLBot loads, parity of its observations and actions with training, and its
+process played over the socket by the stand-in core (real RocketSim, real rlbot / rlgym-rlbot, real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rlbot.config import load_match_config, load_player_config
+
+from play.match import load_policy_driver, lookup_table, make_driver, play_episodes
+from rlbot_export.core import run_bot_match
+from rlbot_export.driver import ExportedBotDriver
+from rlbot_export.export import export_bot
+from tests.helpers import run_cli
+from training.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+#: A model trained by this trainer: the best evaluation of a default run (4.0M steps, 19 minutes on this 2-core
+#: machine, run "asset_run" of 2026-11-26), with its normalizer and the run's config.yaml.
+ASSET = REPO / "tests" / "assets" / "kickoff_bot"
+ASSET_MODEL = ASSET / "best_model.zip"
+OBS_TOLERANCE = 1e-4
+PARITY_SHARE = 0.99
+
+
+@pytest.fixture(scope="module")
+def asset_bot(tmp_path_factory) -> Path:
+    """The asset model exported, with the trainer's interpreter as the bot's ``venv`` (the run commands use it)."""
+    folder = tmp_path_factory.mktemp("bots") / "KickoffBot"
+    export_bot(ASSET_MODEL, folder)
+    os.symlink(sys.prefix, folder / "venv")
+    return folder
+
+
+def test_export_writes_a_folder_rlbot_loads(trained, tmp_path):
+    root, _ = trained
+    result = run_cli("export_rlbot.py", "--model", str(root / "ck" / "PPO_1" / "model_final.zip"),
+                     "--out", str(tmp_path / "bots" / "MyBot"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "bots" / "MyBot"
+    for name in ("bot.py", "bot.toml", "loadout.toml", "match.toml", "policy.npz", "settings.json",
+                 "training_config.yaml", "requirements.txt", "README.md"):
+        assert (folder / name).is_file(), name
+    player = load_player_config(folder / "bot.toml", 1)  # RLBot v5's own loader
+    assert player.variety.name == "MyBot" and player.variety.agent_id == "sb3trainer/mybot"
+    assert player.variety.run_command == "./venv/bin/python bot.py" and player.variety.loadout.car_id == 23
+    match = load_match_config(folder / "match.toml")
+    assert [p.team for p in match.player_configurations] == [0, 1]
+    requirements = [line for line in (folder / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    assert requirements and all("==" in line for line in requirements)
+    assert "rlgym-rlbot[rocketsim]==0.3.0" in requirements and "rlbot==2.0.0b52" in requirements
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["obs_size"] == 172 and settings["tick_skip"] == 8 and settings["n_actions"] == 90
+
+    again = run_cli("export_rlbot.py", "--model", str(root / "ck" / "PPO_1" / "model_final.zip"), "--out", str(folder),
+                    cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert run_cli("export_rlbot.py", "--model", str(root / "ck" / "PPO_1" / "model_final.zip"), "--out", str(folder),
+                   "--force", cwd=tmp_path).returncode == 0
+
+
+def test_bot_runs_without_sb3_torch_or_the_trainer(trained, tmp_path):
+    """The exported folder alone: bot.py imports and decides with torch, SB3 and this repository unavailable."""
+    root, _ = trained
+    folder = tmp_path / "Bot"
+    export_bot(root / "ck" / "PPO_1" / "model_final.zip", folder)
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'stable_baselines3', 'envs', 'training', 'play', 'rlbot_export'):\n"
+        "    sys.modules[name] = None\n"
+        "sys.path.insert(0, '.')\n"
+        "import numpy as np, bot\n"
+        "b = bot.ExportedBot()\n"
+        "print(b.policy.act(np.zeros(b.settings['obs_size'], dtype=np.float32)))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 0 <= int(result.stdout.strip().splitlines()[-1]) < 90
+
+
+def _parity(bot_folder: Path, model_path: Path, bot_team: str, opponent: str, episodes: int, cfg: dict) -> tuple:
+    """Play the exported bot on RLBot packets; return the share of decisions whose bot observation equals the
+    training observation, and the share whose action equals the SB3 model's deterministic one on that
+    observation (what evaluate.py plays)."""
+    bot = ExportedBotDriver(bot_folder, record=True)
+    other = make_driver(opponent, lookup_table(cfg["environment"]), seed=5)
+    blue, orange = (bot, other) if bot_team == "blue" else (other, bot)
+    play_episodes(blue, orange, cfg["environment"], cfg["rewards"], 1, episodes, seed=11)
+    env_obs = np.stack([d.env_obs for d in bot.decisions])
+    bot_obs = np.stack([d.bot_obs for d in bot.decisions])
+    model_actions = load_policy_driver(model_path)(env_obs, None, ["car"] * len(env_obs))
+    obs_equal = np.abs(env_obs - bot_obs).max(axis=1) <= OBS_TOLERANCE
+    actions_equal = model_actions == np.array([d.action for d in bot.decisions])
+    return len(env_obs), float(obs_equal.mean()), float(actions_equal.mean())
+
+
+@pytest.mark.parametrize("team", ["blue", "orange"])
+def test_exported_bot_sees_and_acts_as_in_training(asset_bot, team):
+    """From RLBot packets the bot rebuilds the training observation and takes the model's action, on each side,
+    against a ball chaser that drives, jumps and boosts (pads get picked up, cars leave the ground)."""
+    cfg = load_config(ASSET / "config.yaml", ["environment.no_touch_timeout_seconds=4",
+                                               "environment.episode_seconds=15"])
+    decisions, obs_share, action_share = _parity(asset_bot, ASSET_MODEL, team, "chaser", 3, cfg)
+    assert decisions >= 150
+    assert obs_share >= PARITY_SHARE, f"observations equal on only {obs_share:.1%} of {decisions} decisions"
+    assert action_share >= PARITY_SHARE, f"actions equal on only {action_share:.1%} of {decisions} decisions"
+
+
+def test_bot_process_reaches_the_ball_through_the_rlbot_socket(asset_bot, tmp_path):
+    """The bot started by its bot.toml run command, connected to the stand-in core on 127.0.0.1, drives its car
+    from the kickoff to the ball, on each side, and exits when the core disconnects."""
+    for team, seed in ((0, 0), (1, 2)):  # two of RocketSim's kickoff spots
+        report = run_bot_match(asset_bot, seconds=10.0, seed=seed, team=team, log_path=tmp_path / f"bot{team}.log")
+        log = (tmp_path / f"bot{team}.log").read_text(errors="replace")
+        assert report.first_touch_s is not None, f"team {team}: no touch, closest {report.min_ball_distance:.0f} uu\n" \
+                                                 + log[-2000:]
+        assert report.bot_exit_code == 0, log[-2000:]
+        assert "Traceback" not in log, log[-2000:]
+
+
+def test_evaluate_plays_a_bot_folder_against_a_saved_model(asset_bot, trained, tmp_path):
+    root, _ = trained
+    result = run_cli("evaluate.py", "--model", str(asset_bot), "--episodes", "1", "--json",
+                     "--opponent", f"idle,{root / 'ck' / 'PPO_1' / 'model_final.zip'}",
+                     "--set", "environment.no_touch_timeout_seconds=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["vs_idle"]["episodes"] == 1 and len(summary) == 4
+
+
+def test_export_refuses_what_it_cannot_export(trained, tmp_path):
+    root, _ = trained
+    model = tmp_path / "lonely" / "model_final.zip"
+    model.parent.mkdir()
+    shutil.copy(root / "ck" / "PPO_1" / "model_final.zip", model)
+    shutil.copy(root / "ck" / "PPO_1" / "vecnormalize_final.pkl", model.parent)
+    result = run_cli("export_rlbot.py", "--model", str(model), "--out", str(tmp_path / "B"), cwd=tmp_path)
+    assert result.returncode == 2 and "--config" in result.stderr  # no config.yaml beside it
+    (tmp_path / "C.cfg.yaml").write_text("environment:\n  obs_zero_padding: 2\n")
+    mismatch = run_cli("export_rlbot.py", "--model", str(model), "--out", str(tmp_path / "B"), "--config",
+                       str(tmp_path / "C.cfg.yaml"), cwd=tmp_path)
+    assert mismatch.returncode == 2 and "obs_zero_padding" in mismatch.stderr
+    assert not (tmp_path / "B").exists()
