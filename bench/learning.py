@@ -191,6 +191,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
     if args.run:
         run_dir = Path(args.run)
+        if not (run_dir / "model_interrupted.zip").is_file():
+            print(f"error: --run {run_dir}: no model_interrupted.zip there; --run measures an existing run folder "
+                  "(checkpoints/<run>). To train a new run into a folder, use --out.", file=sys.stderr)
+            return EXIT_USAGE
         run_name, steps = run_dir.name, ""
         milestones = []
         log_root = run_dir.parent.parent / "logs"

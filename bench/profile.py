@@ -210,6 +210,13 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
         processes = len(getattr(workers, "plans", ())) or num_envs  # self-play workers, or one per subproc env
         timers.patch(workers, "step_async", "env_wait")
         timers.patch(workers, "step_wait", "env_wait")
+        if hasattr(workers, "step_group_wait"):  # pipelined collection (training.pipeline_groups > 1)
+            timers.patch(workers, "step_group_async", "env_wait")
+            timers.patch(workers, "step_group_wait", "env_wait")
+            from training.pipeline import GroupWrappers
+
+            group_apply = GroupWrappers.apply
+            GroupWrappers.apply = timers.wrap(group_apply, "group_wrappers")
         timers.patch(env, "step_async", "vec_step")
         timers.patch(env, "step_wait", "vec_step")
         timers.patch(model.policy, "forward", "policy_inference")
@@ -222,6 +229,10 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
                     log_interval=cfg["logging"]["log_interval"])
     finally:
         env.close()
+        if hasattr(env.unwrapped, "step_group_wait"):
+            from training.pipeline import GroupWrappers
+
+            GroupWrappers.apply = group_apply
     return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured, processes
 
 
@@ -242,7 +253,7 @@ def profile_iteration(cfg: dict[str, Any], num_envs: int, device: Any, cores: in
     parts["transfer_wait"] = env_wait - worker
     parts["policy_inference"] = main.get("policy_inference", 0.0)
     parts["ppo_update"] = main.get("ppo_update", 0.0)
-    parts["vec_wrappers"] = max(0.0, main.get("vec_step", 0.0) - env_wait)
+    parts["vec_wrappers"] = max(0.0, main.get("vec_step", 0.0) - env_wait) + main.get("group_wrappers", 0.0)
     parts["rollout_buffer"] = main.get("rollout_buffer", 0.0)
     parts["other"] = max(0.0, wall - env_wait - sum(parts[key] for key in (
         "policy_inference", "ppo_update", "vec_wrappers", "rollout_buffer")))

@@ -284,12 +284,11 @@ def without_league(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_ray(cfg: dict[str, Any], cores: int) -> dict[str, Any]:
-    """The same config on the Ray backend, on this machine: a local Ray with one actor holding every core (one
-    worker process per core inside it, as the local backend has)."""
+    """The same config on the Ray backend, on this machine: a local Ray over every core, with the config's actor
+    layout (default: two actors, each with half the cores)."""
     return {**cfg, "environment": {**cfg["environment"], "selfplay": {**cfg["environment"]["selfplay"],
                                                                       "backend": "ray"}},
-            "ray": {**cfg["ray"], "address": "local", "actors": 1, "cpus_per_actor": float(cores),
-                    "workers_per_actor": cfg["environment"]["selfplay"]["num_workers"] or cores, "num_cpus": cores}}
+            "ray": {**cfg["ray"], "address": "local", "num_cpus": cores}}
 
 
 def measure_ray_link(cfg: dict[str, Any], calls: int = 50) -> dict[str, float]:
@@ -308,16 +307,20 @@ def measure_ray_link(cfg: dict[str, Any], calls: int = 50) -> dict[str, float]:
                     league_sizes=team_sizes(league_match_counts(cfg)))
     try:
         env.reset()
-        actor = env._actors[0]
         times = []
         for _ in range(calls):
             start = time.perf_counter()
-            env.ray.get(actor.handle.node.remote())
+            env.ray.get(env._actors[0].handle.node.remote())
             times.append(time.perf_counter() - start)
-        actions = np.zeros(env.num_envs, dtype=np.int64)
-        request = (actions, np.zeros(len(env.opp_match), dtype=np.int64), env.opp_kind.copy())
-        reply = env.ray.get(actor.handle.step.remote(*request))
-        return {"round_trip_ms": float(np.median(times)) * 1000, "request_bytes": len(pickle.dumps(request)),
-                "reply_bytes": len(pickle.dumps(reply)), "slots": env.num_envs}
+        request_bytes = reply_bytes = 0
+        for actor in env._actors:  # one step of every actor, as the env sends it
+            league, opp = env._league_rows(actor.plan)
+            request = (np.zeros(actor.plan.slots.stop - actor.plan.slots.start, dtype=np.int64),
+                       np.zeros(opp.stop - opp.start, dtype=np.int64), env.opp_kind[league].copy())
+            reply = env.ray.get(actor.handle.step.remote(*request))
+            request_bytes += len(pickle.dumps(request))
+            reply_bytes += len(pickle.dumps(reply))
+        return {"round_trip_ms": float(np.median(times)) * 1000, "request_bytes": request_bytes,
+                "reply_bytes": reply_bytes, "slots": env.num_envs, "actors": len(env._actors)}
     finally:
         env.close()

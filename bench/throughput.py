@@ -46,8 +46,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument("--profile", action="store_true", help="also break one training iteration's time down")
     parser.add_argument("--ray", action="store_true",
-                        help="add stage train_ray: the train stage on the Ray backend (a local Ray, one actor with "
-                             "every core), and what one step costs on the wire (needs requirements-ray.txt)")
+                        help="add stage train_ray: the train stage on the Ray backend (a local Ray on this machine, "
+                             "the config's actor layout), and what one step costs on the wire (needs "
+                             "requirements-ray.txt)")
     args = parser.parse_args(argv)
     if args.seconds <= 0:
         parser.error("--seconds must be > 0")
@@ -171,7 +172,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         link = stages.measure_ray_link(stages.on_ray(cfg, cores))
         report["ray"] = {"train_ray_over_train": results["train_ray"].sps / results["train"].sps, **link}
         print(f"Ray: train_ray / train = {report['ray']['train_ray_over_train']:.3f}; one step on the wire: "
-              f"{link['request_bytes']:,} B to the actors, {link['reply_bytes']:,} B back ({link['slots']} slots), "
+              f"{link['request_bytes']:,} B to the {link['actors']} actors, {link['reply_bytes']:,} B back "
+              f"({link['slots']} slots), "
               f"empty actor call round trip {link['round_trip_ms']:.2f} ms (median)")
     if args.profile:
         from bench.profile import profile_iteration

@@ -142,6 +142,11 @@ class SelfPlayVecEnv(VecEnv):
         #: Per league match: its first learning slot; per opponent row: its league match.
         self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
         self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
+        #: Per worker: the opponent rows of its league matches.
+        self._opp_rows = [np.array([m.first_opp + i for m in plan.matches if m.league_index is not None
+                                    for i in range(m.team_size)], dtype=np.int64) for plan in self.plans]
+        self._groups: list[list[int]] = [list(range(len(self.plans)))]
+        self._group_sent: list[list[bool]] = [[]]
         self.max_restarts = max_restarts
         self.restarts = 0
         self.closed = False
@@ -244,19 +249,23 @@ class SelfPlayVecEnv(VecEnv):
         model exists, before ``learn`` resets the env)."""
         self.opponents = opponents
 
-    def _opponent_actions(self) -> None:
-        """Ask the trainer-side opponents for the actions of the cars they drive (one call per step)."""
+    def _opponent_actions(self, workers: Sequence[int]) -> None:
+        """Ask the trainer-side opponents for the actions of the cars they drive in these workers' league matches
+        (one call)."""
         a = self._arrays
-        rows = np.flatnonzero(a.opp_kind[self.opp_match] == TRAINER_DRIVEN)
+        rows = np.concatenate([self._opp_rows[w] for w in workers])
+        rows = rows[a.opp_kind[self.opp_match[rows]] == TRAINER_DRIVEN]
         if len(rows):
             a.opp_actions[rows] = np.asarray(self.opponents.act(a.opp_obs[rows], self.opp_match[rows])).reshape(-1)
 
-    def _league_episodes_ended(self, dones: np.ndarray) -> None:
+    def _league_episodes_ended(self, workers: Sequence[int], dones: np.ndarray, first_slot: int) -> None:
         a = self._arrays
         restarted = {m.league_index for index in self._restarted for m in self.plans[index].matches}
-        for match in np.flatnonzero(dones[self.league_first_slot]):
-            self.opponents.result(int(match), None if match in restarted else int(a.outcome[match]))
-            a.opp_kind[match] = self.opponents.assign(int(match))
+        for w in workers:
+            for match in (m.league_index for m in self.plans[w].matches if m.league_index is not None):
+                if dones[self.league_first_slot[match] - first_slot]:
+                    self.opponents.result(int(match), None if match in restarted else int(a.outcome[match]))
+                    a.opp_kind[match] = self.opponents.assign(int(match))
 
     # ------------------------------------------------------------------------------------ VecEnv API
     def reset(self) -> VecEnvObs:
@@ -273,15 +282,49 @@ class SelfPlayVecEnv(VecEnv):
 
     def step_async(self, actions: np.ndarray) -> None:
         self._arrays.actions[:] = np.asarray(actions).reshape(self.num_envs)
-        if len(self.league_sizes):
-            self._opponent_actions()
         self._restarted.clear()
-        self._sent = self._broadcast("step")
+        self._sent = self._send_step(range(len(self.plans)))
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
-        self._await_all(self._sent)
+        result = self._finish_step(range(len(self.plans)), self._sent)
         self.waiting = False
+        return result
+
+    # Groups: the pipelined rollout collection (training/pipeline.py) keeps several groups of workers in flight,
+    # stepping one group while the trainer runs inference on another.
+    def group_slices(self, n_groups: int) -> list[slice]:
+        """Split the workers, in order, into ``min(n_groups, workers)`` groups; returns each group's slots (a
+        contiguous range). Groups are then stepped with :meth:`step_group_async` / :meth:`step_group_wait`."""
+        self._groups = [list(map(int, g)) for g in np.array_split(np.arange(len(self.plans)),
+                                                                   min(n_groups, len(self.plans)))]
+        self._group_sent = [[] for _ in self._groups]
+        return [slice(self.plans[g[0]].slots.start, self.plans[g[-1]].slots.stop) for g in self._groups]
+
+    def step_group_async(self, group: int, actions: np.ndarray) -> None:
+        """Send the step of group ``group`` (its slots' actions, in slot order); other groups may be in flight."""
+        workers = self._groups[group]
+        slots = slice(self.plans[workers[0]].slots.start, self.plans[workers[-1]].slots.stop)
+        self._arrays.actions[slots] = np.asarray(actions).reshape(-1)
+        self._group_sent[group] = self._send_step(workers)
+
+    def step_group_wait(self, group: int) -> VecEnvStepReturn:
+        """The step results of group ``group``'s slots, as :meth:`step_wait` gives them for all slots."""
+        self._restarted.clear()
+        return self._finish_step(self._groups[group], self._group_sent[group])
+
+    def _send_step(self, workers: Sequence[int]) -> list[bool]:
+        if len(self.league_sizes):
+            self._opponent_actions(workers)
+        return [self._send(index, "step") for index in workers]
+
+    def _finish_step(self, workers: Sequence[int], sent: list[bool]) -> VecEnvStepReturn:
+        """Wait for these workers (restarting dead ones) and build SB3's step return for their slots."""
+        workers = list(workers)
+        for index, ok in zip(workers, sent):
+            if not ok or self._receive(index) is None:
+                self._restart(index)
+        first, stop = self.plans[workers[0]].slots.start, self.plans[workers[-1]].slots.stop
         a = self._arrays
         for index in self._restarted:  # the lost step ends those slots' episodes as truncated
             slots = self.plans[index].slots
@@ -292,26 +335,28 @@ class SelfPlayVecEnv(VecEnv):
             a.truncated[slots] = True
             a.touched[slots] = False
             a.goal[slots] = 0
-        obs = a.obs.copy()
-        rewards = a.rewards.copy()
-        terminated, truncated = a.terminated.copy(), a.truncated.copy()
+        span = slice(first, stop)
+        obs = a.obs[span].copy()
+        rewards = a.rewards[span].copy()
+        terminated, truncated = a.terminated[span].copy(), a.truncated[span].copy()
         dones = terminated | truncated
         names = self.part_names
         infos: list[dict[str, Any]] = [
             {"reward_parts": dict(zip(names, parts)), "touched": touched, "goal": goal}
-            for parts, touched, goal in zip(a.parts.tolist(), a.touched.tolist(), a.goal.tolist())
+            for parts, touched, goal in zip(a.parts[span].tolist(), a.touched[span].tolist(), a.goal[span].tolist())
         ]
-        for slot in np.flatnonzero(dones):
-            infos[slot]["terminal_observation"] = a.terminal_obs[slot].copy()
-            infos[slot]["TimeLimit.truncated"] = bool(truncated[slot])
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = a.terminal_obs[first + i].copy()
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i])
         for index in self._restarted:
             for slot in range(self.plans[index].slots.start, self.plans[index].slots.stop):
-                infos[slot]["worker_restarted"] = True
+                infos[slot - first]["worker_restarted"] = True
         if len(self.league_sizes):
-            for slot in range(int(self.league_first_slot[0]), self.num_envs):
-                infos[slot]["league"] = True
-            self._league_episodes_ended(dones)
-        self._last_obs = obs
+            league_start = int(self.league_first_slot[0])
+            for slot in range(max(first, league_start), stop):
+                infos[slot - first]["league"] = True
+            self._league_episodes_ended(workers, dones, first)
+        self._last_obs[span] = obs
         return obs.copy(), rewards, dones, infos
 
     def close(self) -> None:

@@ -102,3 +102,22 @@ def start_training(tmp_path: Path, args: list[str], **popen_kwargs) -> subproces
 
 def shm_files() -> set[str]:
     return set(os.listdir("/dev/shm"))
+
+
+def play(env, actions: np.ndarray, groups: int = 0) -> list[tuple]:
+    """Reset and step ``env``; with ``groups`` > 0 through its group API (as the pipelined collection does: every
+    group sent before the first is read)."""
+    out = [(env.reset(),)]
+    slices = env.group_slices(groups) if groups else []
+    for row in actions:
+        if slices:
+            for g, slots in enumerate(slices):
+                env.step_group_async(g, row[slots])
+            parts = [env.step_group_wait(g) for g in range(len(slices))]
+            obs, rewards, dones = (np.concatenate([p[k] for p in parts]) for k in range(3))
+            infos = [info for p in parts for info in p[3]]
+        else:
+            obs, rewards, dones, infos = env.step(row)
+        out.append((obs, rewards, dones, [i.get("terminal_observation") for i in infos],
+                    [sorted(i["reward_parts"].items()) for i in infos]))
+    return out

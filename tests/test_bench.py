@@ -29,7 +29,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    proc = run_bench("--seconds", "1", "--json", "--profile",
+    proc = run_bench("--seconds", "1", "--json", "--profile", "--ray",
                      "--set", "environment.selfplay.matches.1v1=1", "--set", "league.matches.1v1=2",
                      "--set", "league.pool_size=2", "--set", "training.device=cpu")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -40,8 +40,10 @@ def report() -> dict[str, Any]:
 
 def test_every_stage_reports_a_positive_rate(report: dict[str, Any]) -> None:
     stages = report["stages"]
-    assert set(stages) == set(STAGES)  # train_no_league too: the config has league matches
+    assert set(stages) == set(STAGES)  # train_no_league too (the config has league matches), train_ray (--ray)
     assert report["league_cost"]["train_over_train_no_league"] > 0
+    assert report["ray"]["train_ray_over_train"] > 0 and report["ray"]["round_trip_ms"] > 0
+    assert report["ray"]["reply_bytes"] > 4 * 172 * report["ray"]["slots"]  # at least the observations come back
     for name, stage in stages.items():
         assert set(stage) >= {"sps", "ratio", "seconds"}, name
         assert stage["sps"] > 0, name

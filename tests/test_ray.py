@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
-from tests.helpers import FAST_TRAIN, REPO, fast_config, run_cli, set_args
+from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -49,18 +49,10 @@ def cluster():
     cluster.shutdown()
 
 
-def play(env, actions: np.ndarray) -> list[tuple]:
-    out = [(env.reset(),)]
-    for row in actions:
-        obs, rewards, dones, infos = env.step(row)
-        out.append((obs, rewards, dones, [i.get("terminal_observation") for i in infos],
-                    [sorted(i["reward_parts"].items()) for i in infos]))
-    return out
-
-
 def test_same_seed_same_rollout_as_the_local_vec_env(cluster):
-    """Self-play and league matches (scripted opponents run in the actors) spread over two nodes give SB3 the
-    same observations, rewards, dones, terminal observations and reward parts as the local self-play vec env."""
+    """Self-play and league matches (scripted opponents run in the actors) spread over two nodes, stepped as two
+    groups in flight, give SB3 the same observations, rewards, dones, terminal observations and reward parts as
+    the local self-play vec env stepped whole."""
     cfg = fast_config("environment.selfplay.matches.1v1=2", "environment.selfplay.matches.2v2=1")
     env_cfg, rewards = cfg["environment"], cfg["rewards"]
     local = SelfPlayVecEnv(env_cfg, rewards, seed=3, num_workers=2, league_sizes=[1, 1],
@@ -74,7 +66,7 @@ def test_same_seed_same_rollout_as_the_local_vec_env(cluster):
                        opponents=ScriptedOpponents(seed=9))
     try:
         assert len({info["host"] + str(info["pid"]) for info in remote.actor_info()}) == 2
-        got = play(remote, actions)
+        got = play(remote, actions, groups=2)  # two groups of one actor in flight, as in pipelined collection
     finally:
         remote.close()
     assert any(step[2].any() for step in expected[1:]), "no episode ended: the comparison misses terminal steps"

@@ -120,6 +120,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "training": {
         "total_timesteps": _POS_INT,
         "n_steps": Field("int", low=2),
+        "pipeline_groups": Field("int", low=0, high=16),
         "batch_size": Field("int", low=2),
         "n_epochs": _POS_INT,
         "gamma": Field("float", low=0.0, high=1.0),

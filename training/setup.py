@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from callbacks.torch_threads import UpdateThreadsCallback
 from envs.selfplay_vec_env import make_selfplay_vec_env
+from training.pipeline import PipelinedPPO
 from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
 from envs.components import team_sizes
 from training.config import ConfigError, league_match_counts
@@ -104,9 +105,10 @@ def make_eval_env(cfg: dict[str, Any], seed: int) -> VecNormalize:
 
 
 def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -> PPO:
-    """PPO with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
+    """PPO (:class:`training.pipeline.PipelinedPPO`: ``training.pipeline_groups`` groups of matches in flight)
+    with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
     train = cfg["training"]
-    return PPO(
+    model = PipelinedPPO(
         "MlpPolicy",
         env,
         learning_rate=lr_schedule(train),
@@ -127,6 +129,17 @@ def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -
         device=device,
         verbose=0,
     )
+    model.pipeline_groups = pipeline_groups(cfg)
+    return model
+
+
+def pipeline_groups(cfg: dict[str, Any]) -> int:
+    """``training.pipeline_groups``, with 0 (auto) resolved: 2 on the Ray backend, else 1."""
+    groups = cfg["training"]["pipeline_groups"]
+    if groups:
+        return groups
+    env = cfg["environment"]
+    return 2 if env["vec_env"] == "selfplay" and env["selfplay"]["backend"] == "ray" else 1
 
 
 def check_spaces(model: Any, env: VecEnv, what: str) -> None:
@@ -162,7 +175,7 @@ def load_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
     return vec_norm
 
 
-def load_model(path: Path, env: VecEnv, device: th.device | str) -> PPO:
+def load_model(path: Path, env: VecEnv, device: th.device | str, pipeline_groups: int = 1) -> PPO:
     """``PPO.load`` onto ``env`` after :func:`training.model_files.read_model_data` checked the file and
     its spaces were checked against ``env``'s.
 
@@ -171,4 +184,6 @@ def load_model(path: Path, env: VecEnv, device: th.device | str) -> PPO:
     data = read_model_data(Path(path))
     check_spaces(SimpleNamespace(observation_space=data["observation_space"], action_space=data["action_space"]),
                  env, f"model '{path}'")
-    return PPO.load(path, env=env, device=device)
+    model = PipelinedPPO.load(path, env=env, device=device)
+    model.pipeline_groups = pipeline_groups
+    return model

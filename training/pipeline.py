@@ -1,0 +1,166 @@
+"""PPO whose rollout collection keeps the simulator busy while the policy thinks.
+
+Why: SB3's ``collect_rollouts`` alternates strictly: the trainer runs inference for every car while the env
+workers wait, then the workers step while the trainer waits. :class:`PipelinedPPO` splits the vec env's matches
+into ``pipeline_groups`` groups of workers (or Ray actors) and keeps them in flight: as soon as one group's step
+is back, the trainer runs inference on it and sends its next step, then turns to the next group, which stepped
+meanwhile. Every car still acts on its latest observation with the current policy, so the rollout is an
+ordinary on-policy rollout (same buffer, same GAE, same update); the same seed gives the same rollout run after
+run. With ``pipeline_groups: 1``, or a vec env without groups, it is SB3's loop unchanged.
+
+SB3 has no hook for this, so the loop below follows ``OnPolicyAlgorithm.collect_rollouts`` of the pinned
+stable-baselines3 (2.9.2) step for step, per group, and applies the two wrappers the trainer uses
+(``VecMonitor`` then ``VecNormalize``) to each group's slots as their ``step_wait`` does for all slots. Running
+statistics are updated per group instead of once per step (the same samples, in two updates).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+
+
+class GroupWrappers:
+    """``VecMonitor`` and ``VecNormalize`` of the trainer's stack, applied to one group's slots at a time."""
+
+    def __init__(self, env: VecNormalize):
+        self.norm, self.monitor = env, env.venv
+
+    def apply(self, slots: slice, obs: np.ndarray, rewards: np.ndarray, dones: np.ndarray,
+              infos: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        m, n = self.monitor, self.norm
+        # VecMonitor.step_wait
+        m.episode_returns[slots] += rewards
+        m.episode_lengths[slots] += 1
+        for i in np.flatnonzero(dones):
+            info = dict(infos[i])
+            slot = slots.start + i
+            info["episode"] = {"r": m.episode_returns[slot], "l": m.episode_lengths[slot],
+                               "t": round(time.time() - m.t_start, 6)}
+            m.episode_count += 1
+            m.episode_returns[slot] = 0
+            m.episode_lengths[slot] = 0
+            infos[i] = info
+        # VecNormalize.step_wait
+        n.old_obs[slots] = obs
+        n.old_reward[slots] = rewards
+        if n.training and n.norm_obs:
+            n.obs_rms.update(obs)
+        obs = n.normalize_obs(obs)
+        if n.training:
+            n.returns[slots] = n.returns[slots] * n.gamma + rewards
+            n.ret_rms.update(n.returns[slots])
+        rewards = n.normalize_reward(rewards)
+        for i in np.flatnonzero(dones):
+            if "terminal_observation" in infos[i]:
+                infos[i]["terminal_observation"] = n.normalize_obs(infos[i]["terminal_observation"])
+        returns = n.returns[slots]
+        returns[dones] = 0
+        n.returns[slots] = returns
+        return obs, rewards, infos
+
+
+def supports_groups(env: VecEnv) -> bool:
+    """The trainer's stack: VecNormalize(VecMonitor(a vec env with step groups))."""
+    return (isinstance(env, VecNormalize) and isinstance(env.venv, VecMonitor)
+            and hasattr(env.unwrapped, "group_slices"))
+
+
+class PipelinedPPO(PPO):
+    """SB3's PPO with pipelined rollout collection (module docstring). ``pipeline_groups`` is set by the trainer
+    from ``training.pipeline_groups``; a model saved by it loads with ``PPO.load`` as any PPO model."""
+
+    pipeline_groups: int = 1
+
+    def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer,
+                         n_rollout_steps: int) -> bool:
+        if self.pipeline_groups <= 1 or not supports_groups(env) or self.use_sde:
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        assert self._last_obs is not None, "No previous observation was provided"
+        base = env.unwrapped
+        groups = base.group_slices(self.pipeline_groups)
+        if len(groups) <= 1:
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        wrappers = GroupWrappers(env)
+        if getattr(env, "old_obs", None) is None or len(env.old_obs) != env.num_envs:
+            env.old_obs = np.zeros_like(self._last_obs)
+        if len(getattr(env, "old_reward", ())) != env.num_envs:
+            env.old_reward = np.zeros(env.num_envs, dtype=np.float32)
+        self.policy.set_training_mode(False)
+        n_steps = 0
+        rollout_buffer.reset()
+        callback.on_rollout_start()
+
+        num_envs = env.num_envs
+        obs_now = np.array(self._last_obs)
+        actions = np.zeros(num_envs, dtype=np.int64)
+        values = th.zeros(num_envs)
+        log_probs = th.zeros(num_envs)
+
+        def act(slots: slice) -> None:
+            with th.no_grad():
+                a, v, lp = self.policy(obs_as_tensor(obs_now[slots], self.device))
+            actions[slots] = a.cpu().numpy().reshape(-1)
+            values[slots] = v.cpu().reshape(-1)
+            log_probs[slots] = lp.cpu().reshape(-1)
+
+        for g, slots in enumerate(groups):
+            act(slots)
+            base.step_group_async(g, actions[slots])
+
+        new_obs = np.zeros_like(obs_now)
+        while n_steps < n_rollout_steps:
+            rewards = np.zeros(num_envs, dtype=np.float32)
+            dones = np.zeros(num_envs, dtype=bool)
+            infos: list[dict[str, Any]] = [{} for _ in range(num_envs)]
+            step_actions, step_values, step_log_probs = actions.copy(), values.clone(), log_probs.clone()
+            last = n_steps + 1 >= n_rollout_steps
+            for g, slots in enumerate(groups):
+                g_obs, g_rewards, g_dones, g_infos = base.step_group_wait(g)
+                g_obs, g_rewards, g_infos = wrappers.apply(slots, g_obs, g_rewards, g_dones, g_infos)
+                new_obs[slots], rewards[slots], dones[slots] = g_obs, g_rewards, g_dones
+                infos[slots] = g_infos
+                if not last:  # this group's next step runs while the trainer turns to the next group
+                    obs_now[slots] = g_obs
+                    act(slots)
+                    base.step_group_async(g, actions[slots])
+            self.num_timesteps += num_envs
+            clipped_actions = step_actions
+            callback.update_locals({**locals(), "actions": step_actions, "values": step_values,
+                                    "log_probs": step_log_probs, "new_obs": new_obs})
+            if not callback.on_step():
+                if not last:  # the groups sent ahead finish their step; it is not part of any rollout
+                    for g, slots in enumerate(groups):
+                        g_obs, g_rewards, g_dones, g_infos = base.step_group_wait(g)
+                        new_obs[slots], _, _ = wrappers.apply(slots, g_obs, g_rewards, g_dones, g_infos)
+                    self._last_obs, self._last_episode_starts = new_obs.copy(), dones
+                return False
+            self._update_info_buffer(infos, dones)
+            n_steps += 1
+            buffer_actions = step_actions.reshape(-1, 1) if isinstance(self.action_space, spaces.Discrete) \
+                else step_actions
+            for idx in np.flatnonzero(dones):
+                if infos[idx].get("terminal_observation") is not None and infos[idx].get("TimeLimit.truncated", False):
+                    terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                    with th.no_grad():
+                        terminal_value = self.policy.predict_values(terminal_obs)[0]
+                    rewards[idx] += self.gamma * terminal_value
+            rollout_buffer.add(self._last_obs, buffer_actions, rewards, self._last_episode_starts,
+                               step_values, step_log_probs)
+            self._last_obs = new_obs.copy()
+            self._last_episode_starts = dones
+        with th.no_grad():
+            values = self.policy.predict_values(obs_as_tensor(self._last_obs, self.device))
+        rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
