@@ -304,6 +304,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     env = eval_env = None
     try:
         env = make_training_env(cfg, plan.num_envs, seed, resume.normalizer_path if resume else None)
+        install_stop_handlers()  # again: ray.init (selfplay.backend ray) replaces the SIGTERM handler with its own
         eval_env = make_eval_env(cfg, seed) if cfg["evaluation"]["eval_freq"] > 0 else None
         if resume:
             try:

@@ -4,6 +4,7 @@ local Ray started by the trainer (small: 1 CPU per node, no dashboard, small obj
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -13,7 +14,7 @@ import psutil
 import pytest
 
 from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
-from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args
+from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args, start_training
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -132,3 +133,20 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path):
     assert result.returncode == 2
     assert "pip install -r requirements-ray.txt" in result.stderr
     assert not (tmp_path / "ck").exists()
+
+
+def test_sigterm_on_ray_saves_and_leaves_nothing_running(tmp_path):
+    """SIGTERM (what schedulers and `timeout` send) during a Ray run: the interrupted pair, exit 143, no Ray
+    process of its own left (ray.init installs its own SIGTERM handler; the trainer puts its own back)."""
+    before = {p.pid for p in ray_processes()}
+    proc = start_training(tmp_path, ["--total-timesteps", "100000", *set_args(FAST_TRAIN + [
+        "environment.selfplay.backend=ray", "environment.selfplay.matches.1v1=2", "ray.actors=2",
+        "ray.cpus_per_actor=1", "ray.num_cpus=2", "ray.object_store_mb=80"])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-3000:]
+    assert "SIGTERM: stopped" in err + out
+    assert (tmp_path / "ck" / "PPO_1" / "model_interrupted.zip").is_file()
+    left = [p for p in ray_processes() if p.pid not in before]
+    assert not left, [" ".join(p.cmdline()) for p in left]
