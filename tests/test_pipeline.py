@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch as th
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
@@ -38,13 +39,15 @@ class KeepRollout(BaseCallback):
                        "log_probs": log_prob.numpy().reshape(buf.log_probs.shape)}
 
 
-def collect(groups: int, seed: int = 4) -> tuple[KeepRollout, PipelinedPPO]:
+def collect(groups: int, seed: int = 4, plain_sb3: bool = False) -> tuple[KeepRollout, PipelinedPPO]:
     cfg = fast_config("environment.selfplay.matches.1v1=2", "environment.selfplay.num_workers=2",
                       "league.matches.1v1=2", f"training.pipeline_groups={groups}", "training.n_steps=48",
                       "training.batch_size=48")
     env = make_training_env(cfg, 6, seed)
     try:
         model = make_model(cfg, env, th.device("cpu"), seed)
+        if plain_sb3:
+            model.__class__ = PPO  # the same model with SB3's own collect_rollouts
         keep = KeepRollout()
         model.learn(total_timesteps=6 * 48, callback=keep)
         return keep, model
@@ -67,10 +70,13 @@ def test_pipelined_rollout_is_on_policy_and_repeatable():
 
 
 def test_one_group_is_sb3s_loop():
-    """pipeline_groups 1 runs SB3's own collect_rollouts: the same buffer as plain PPO would fill."""
-    keep, model = collect(groups=1)
-    np.testing.assert_allclose(keep.checks["log_probs"], keep.buffer["log_probs"], rtol=1e-4, atol=1e-5)
-    assert model.pipeline_groups == 1
+    """pipeline_groups 1 fills exactly the buffer SB3's own PPO fills with the same seed."""
+    ours, model = collect(groups=1)
+    assert isinstance(model, PipelinedPPO) and model.pipeline_groups == 1
+    theirs, plain = collect(groups=1, plain_sb3=True)
+    assert type(plain) is PPO
+    for name, values in ours.buffer.items():
+        np.testing.assert_array_equal(values, theirs.buffer[name], err_msg=name)
 
 
 def test_stepping_groups_gives_what_a_whole_step_gives():
