@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -220,6 +220,57 @@ def print_table(summary: dict, model_path: Path, norm_path: Path) -> None:
         print(f"  {name:<{width}}  {value}")
 
 
+def check_render_live(args: argparse.Namespace) -> None:
+    """:raises FileNotFoundError: --render-live without rlviser-py (with how to install it)."""
+    if args.render_live:
+        try:
+            import rlviser_py  # noqa: F401  (rlgym's RLViserRenderer imports it)
+        except ImportError:
+            raise FileNotFoundError(RLVISER_HELP) from None
+
+
+def parse_opponents(args: argparse.Namespace) -> list[str]:
+    """The --opponent list; every saved model among them is checked (readable, PPO, normalizer beside it), an
+    exported bot folder by its files. :raises FileNotFoundError, BadModelFile: naming the file."""
+    from rlbot_export.driver import check_bot_folder
+
+    opponents = ["self", "idle"] if args.opponent == "both" else args.opponent.split(",")
+    for opponent in opponents:
+        if opponent in ("self", *SCRIPTED_NAMES):
+            continue
+        if Path(opponent).is_dir():
+            check_bot_folder(Path(opponent))
+        else:
+            inspect_pair(Path(opponent))
+    return opponents
+
+
+def play_opponents(me: Any, opponents: Sequence[str], cfg: dict, team_size: int, args: argparse.Namespace,
+                   observers: list, viewer: Optional["LiveViewer"]) -> dict[str, dict]:
+    """``me`` (blue) against each opponent (``self``: ``me`` drives both teams); per opponent its summary. The
+    animation (``observers``) holds the first opponent's games only."""
+    table = lookup_table(cfg["environment"])
+    summaries = {}
+    for opponent in opponents:
+        orange = None if opponent == "self" else make_driver(opponent, table, args.seed,
+                                                              deterministic=not args.stochastic)
+        played = play_episodes(me, orange, cfg["environment"], cfg["rewards"], team_size, args.episodes, args.seed,
+                               observers)
+        summaries[f"vs_{opponent}"] = summarize_episodes(played)
+        observers = [viewer] if viewer is not None else []
+    return summaries
+
+
+def write_recording(recorder: Optional["FrameRecorder"], args: argparse.Namespace, decision_seconds: float) -> None:
+    if recorder is not None:
+        from render import write_animation
+
+        fps = args.render_fps or 1.0 / decision_seconds
+        write_animation(recorder.frames, args.render, fps)
+        print(f"Rendered {len(recorder.frames)} frames ({recorder.max_episodes} episode(s), {fps:g} fps) "
+              f"to {args.render}")
+
+
 def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
     """``--model <exported bot folder>``: play the bot's own bot.py on RLBot packets from the simulator."""
     from rlbot_export.driver import ExportedBotDriver, check_bot_folder
@@ -232,31 +283,17 @@ def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
         if args.stochastic:
             raise ValueError("--stochastic does not apply to an exported bot: it plays its most likely action, as in "
                              "the game.")
-        if args.render_live:
-            try:
-                import rlviser_py  # noqa: F401
-            except ImportError:
-                raise FileNotFoundError(RLVISER_HELP) from None
+        check_render_live(args)
         env_cfg = cfg["environment"]
         team_size = args.team_size or (min(selfplay_team_sizes(env_cfg)) if env_cfg["vec_env"] == "selfplay" else 1)
-        opponents = ["self", "idle"] if args.opponent == "both" else args.opponent.split(",")
-        for opponent in opponents:
-            if opponent not in ("self", *SCRIPTED_NAMES) and not Path(opponent).is_dir():
-                inspect_pair(Path(opponent))
+        opponents = parse_opponents(args)
         decision_seconds = env_cfg["tick_skip"] / 120
         if args.render:
             recorder = FrameRecorder(min(args.render_episodes or args.episodes, args.episodes))
         if args.render_live:
             viewer = LiveViewer(decision_seconds)
         observers = [obs for obs in (recorder, viewer) if obs is not None]
-        me = ExportedBotDriver(folder)
-        table = lookup_table(env_cfg)
-        summaries = {}
-        for opponent in opponents:
-            orange = None if opponent == "self" else make_driver(opponent, table, args.seed)
-            played = play_episodes(me, orange, env_cfg, cfg["rewards"], team_size, args.episodes, args.seed, observers)
-            summaries[f"vs_{opponent}"] = summarize_episodes(played)
-            observers = [viewer] if viewer is not None else []
+        summaries = play_opponents(ExportedBotDriver(folder), opponents, cfg, team_size, args, observers, viewer)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -264,12 +301,7 @@ def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
         if viewer is not None:
             viewer.close()
     print_match_table(summaries, team_size, folder, folder / "policy.npz")
-    if recorder is not None:
-        from render import write_animation
-
-        fps = args.render_fps or 1.0 / decision_seconds
-        write_animation(recorder.frames, args.render, fps)
-        print(f"Rendered {len(recorder.frames)} frames to {args.render}")
+    write_recording(recorder, args, decision_seconds)
     if args.json:
         print(json.dumps({"episodes": args.episodes, "team_size": team_size, **summaries}))
     return 0
@@ -289,11 +321,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise FileNotFoundError(f"model '{model_path}' not found (python train_sb3.py --list-runs shows the runs).")
         norm_path = Path(args.vecnormalize) if args.vecnormalize else normalizer_path_for(model_path)
         inspect_pair(model_path, norm_path)  # readable, PPO, and the two belong together (else exit 2)
-        if args.render_live:
-            try:
-                import rlviser_py  # noqa: F401  (rlgym's RLViserRenderer imports it)
-            except ImportError:
-                raise FileNotFoundError(RLVISER_HELP) from None
+        check_render_live(args)
         selfplay = cfg["environment"]["vec_env"] == "selfplay"
         if args.team_size and not selfplay:
             raise ValueError("--team-size applies to self-play configs (environment.vec_env: selfplay); in subproc "
@@ -302,10 +330,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise ValueError(f"--team-size {args.team_size} is larger than environment.obs_zero_padding "
                              f"({cfg['environment']['obs_zero_padding']}) the model was trained with.")
         team_size = args.team_size or (min(selfplay_team_sizes(cfg["environment"])) if selfplay else None)
-        opponents = ["self", "idle"] if args.opponent == "both" else args.opponent.split(",")
-        for opponent in opponents:
-            if opponent not in ("self", *SCRIPTED_NAMES):
-                inspect_pair(Path(opponent))  # a saved opponent: readable, PPO, with its normalizer (else exit 2)
+        opponents = parse_opponents(args)
         venv = make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], args.seed,
                                   record_state=bool(args.render or args.render_live))
         try:
@@ -321,16 +346,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 viewer = LiveViewer(decision_seconds)
             observers = [obs for obs in (recorder, viewer) if obs is not None]
             if selfplay:
-                summaries = {}
                 me = PolicyDriver(model, vec_norm, deterministic=not args.stochastic)
-                table = lookup_table(cfg["environment"])
-                for opponent in opponents:
-                    orange = None if opponent == "self" else make_driver(opponent, table, args.seed,
-                                                                          deterministic=not args.stochastic)
-                    played = play_episodes(me, orange, cfg["environment"], cfg["rewards"], team_size, args.episodes,
-                                           args.seed, observers)
-                    summaries[f"vs_{opponent}"] = summarize_episodes(played)
-                    observers = [viewer] if viewer is not None else []  # the animation holds the first run
+                summaries = play_opponents(me, opponents, cfg, team_size, args, observers, viewer)
                 summary = {"episodes": args.episodes, "team_size": team_size, **summaries}
             else:
                 summary = summarize(run_episodes(model, vec_norm, args.episodes, decision_seconds, observers))
@@ -346,13 +363,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print_match_table({k: v for k, v in summary.items() if k.startswith("vs_")}, team_size, model_path, norm_path)
     else:
         print_table(summary, model_path, norm_path)
-    if recorder is not None:
-        from render import write_animation
-
-        fps = args.render_fps or 1.0 / decision_seconds
-        write_animation(recorder.frames, args.render, fps)
-        print(f"Rendered {len(recorder.frames)} frames ({recorder.max_episodes} episode(s), {fps:g} fps) "
-              f"to {args.render}")
+    write_recording(recorder, args, decision_seconds)
     if args.json:
         print(json.dumps(summary))
     return 0

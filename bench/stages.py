@@ -313,8 +313,8 @@ def measure_ray_link(cfg: dict[str, Any], calls: int = 50) -> dict[str, float]:
             env.ray.get(env._actors[0].handle.node.remote())
             times.append(time.perf_counter() - start)
         request_bytes = reply_bytes = 0
-        for actor in env._actors:  # one step of every actor, as the env sends it
-            league, opp = env._league_rows(actor.plan)
+        for index, actor in enumerate(env._actors):  # one step of every actor, as the env sends it
+            league, opp = env._league_rows[index]
             request = (np.zeros(actor.plan.slots.stop - actor.plan.slots.start, dtype=np.int64),
                        np.zeros(opp.stop - opp.start, dtype=np.int64), env.opp_kind[league].copy())
             reply = env.ray.get(actor.handle.step.remote(*request))

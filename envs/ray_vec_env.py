@@ -1,15 +1,16 @@
-"""Self-play matches spread over Ray actors, one per node (or group of cores), for training on several machines.
+"""Self-play matches spread over Ray actors (two per node by default), for training on several machines.
 
 Why: Stable-Baselines3 has no distributed vec env, and the self-play vec env uses the cores of one machine. Ray
 (the engine RLlib runs its env runners on) places actors on the machines of a cluster. Each actor runs the
 existing shared-memory self-play worker pool (:class:`envs.selfplay_vec_env.SelfPlayVecEnv`) on its node for a
 contiguous share of the matches, so the per-car path is today's; the trainer sends each actor its slice of
-actions and gathers all results with one ``ray.get`` per step.
+actions and gathers the results with one ``ray.get`` per step (per group of actors when collection is pipelined,
+see :mod:`training.pipeline`).
 
 :class:`RayVecEnv` gives SB3 exactly what :class:`SelfPlayVecEnv` gives for the same matches and seed (same slots,
 rewards, dones, terminal observations, infos, reward parts; match ``i`` is seeded from (seed, i) wherever it runs),
 and drives league opponents from the trainer the same way: trainer-driven opponents' actions are computed here
-(batched over all actors) and sent with the step; ended league episodes come back with their result.
+(one batch per step or group of actors) and sent with the step; ended league episodes come back with their result.
 
 Faults: an actor that dies (its process or its node) is replaced by a new actor with fresh matches, as a dead
 local worker is: its slots end their episode in that step as truncated, with ``info["worker_restarted"]``, and a
@@ -19,7 +20,6 @@ warning is issued. Ray is shut down on ``close`` when this env started it.
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +170,7 @@ class RayVecEnv(VecEnv):
         observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
         super().__init__(2 * sum(team_sizes) + sum(league_sizes), observation_space, action_space)
         self.env_cfg, self.reward_weights, self.ray_cfg = env_cfg, reward_weights, ray_cfg
-        self.team_sizes, self.league_sizes, self.state_mutator = list(team_sizes), list(league_sizes), state_mutator
+        self.league_sizes, self.state_mutator = list(league_sizes), state_mutator
         self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
         self.max_restarts, self.restarts, self.closed, self.waiting = max_restarts, 0, False, False
         self._seed = seed
@@ -185,8 +185,9 @@ class RayVecEnv(VecEnv):
             self._cls = actor_class(self.ray, self.cpus_per_actor)
             league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
                                   key=lambda m: m.league_index)
-            self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
             self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
+            #: Per actor (plan): its league matches and opponent rows in the run's numbering.
+            self._league_rows = [self._plan_league_rows(plan) for plan in self.plans]
             self.opp_kind = np.zeros(len(league_sizes), dtype=np.int8)
             self.opp_obs = np.zeros((len(self.opp_match), observation_space.shape[0]), dtype=np.float32)
             self._actors: list[_Actor] = [self._start(plan, 0) for plan in self.plans]
@@ -203,7 +204,8 @@ class RayVecEnv(VecEnv):
             raise
 
     # ------------------------------------------------------------------------------------------ actors
-    def _league_rows(self, plan: WorkerPlan) -> tuple[slice, slice]:
+    @staticmethod
+    def _plan_league_rows(plan: WorkerPlan) -> tuple[slice, slice]:
         """The plan's league matches and opponent rows in the run's numbering."""
         league = [m for m in plan.matches if m.league_index is not None]
         if not league:
@@ -243,7 +245,7 @@ class RayVecEnv(VecEnv):
                       f"{plan.slots.stop - 1} end their episode as truncated. Restart {self.restarts} of at most "
                       f"{self.max_restarts}.", RuntimeWarning, stacklevel=3)
         self._actors[index] = self._start(plan, old.generation + 1)
-        league, _ = self._league_rows(plan)
+        league, _ = self._league_rows[index]
         obs, state = self.ray.get(self._actors[index].handle.reset.remote(
             self._actor_seed(old.generation + 1), self.opp_kind[league]))
         self._take_league_state(index, state)
@@ -253,7 +255,7 @@ class RayVecEnv(VecEnv):
         self.opponents = opponents
 
     def _take_league_state(self, index: int, state: dict[str, Any]) -> None:
-        league, rows = self._league_rows(self._actors[index].plan)
+        league, rows = self._league_rows[index]
         self.opp_obs[rows] = state["opp_obs"]
         for match, outcome in state["results"]:
             match = league.start + match
@@ -267,8 +269,8 @@ class RayVecEnv(VecEnv):
         for match in range(len(self.league_sizes)):
             self.opp_kind[match] = self.opponents.assign(match)
         futures = []
-        for actor in self._actors:
-            league, _ = self._league_rows(actor.plan)
+        for index, actor in enumerate(self._actors):
+            league, _ = self._league_rows[index]
             futures.append(actor.handle.reset.remote(self._actor_seed(actor.generation), self.opp_kind[league]))
         for index, future in enumerate(futures):
             obs, state = self.ray.get(future)
@@ -304,16 +306,18 @@ class RayVecEnv(VecEnv):
         return self._finish_step(self._groups[group], self._group_futures[group])
 
     def _send_step(self, actors: Sequence[int]) -> list[Any]:
+        """Send these actors their step: their actions, and their trainer-driven opponents' actions (asked from the
+        opponents in one call for all of them, as the local env does per step)."""
+        opp_actions = np.zeros(len(self.opp_match), dtype=np.int64)
+        rows = np.concatenate([np.arange(self._league_rows[i][1].start, self._league_rows[i][1].stop) for i in actors])
+        rows = rows[self.opp_kind[self.opp_match[rows]] == TRAINER_DRIVEN]
+        if len(rows):
+            opp_actions[rows] = np.asarray(self.opponents.act(self.opp_obs[rows], self.opp_match[rows])).reshape(-1)
         futures = []
         for index in actors:
             actor = self._actors[index]
-            league, opp = self._league_rows(actor.plan)
-            opp_actions = np.zeros(opp.stop - opp.start, dtype=np.int64)
-            rows = np.flatnonzero(self.opp_kind[self.opp_match[opp]] == TRAINER_DRIVEN)
-            if len(rows):
-                chosen = self.opponents.act(self.opp_obs[opp][rows], self.opp_match[opp][rows])
-                opp_actions[rows] = np.asarray(chosen).reshape(-1)
-            futures.append(actor.handle.step.remote(self._actions[actor.plan.slots], opp_actions,
+            league, opp = self._league_rows[index]
+            futures.append(actor.handle.step.remote(self._actions[actor.plan.slots], opp_actions[opp],
                                                     self.opp_kind[league]))
         return futures
 
@@ -371,7 +375,6 @@ class RayVecEnv(VecEnv):
         finally:
             if self._owns_ray and self.ray.is_initialized():
                 self.ray.shutdown()
-                time.sleep(0.2)
         self.waiting = False
 
     def actor_info(self) -> list[dict[str, Any]]:

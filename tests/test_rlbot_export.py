@@ -134,6 +134,10 @@ def test_evaluate_plays_a_bot_folder_against_a_saved_model(asset_bot, trained, t
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["vs_idle"]["episodes"] == 1 and len(summary) == 4
+    reverse = run_cli("evaluate.py", "--model", str(root / "ck" / "PPO_1" / "model_final.zip"), "--episodes", "1",
+                      "--json", "--opponent", str(asset_bot), cwd=tmp_path)  # a saved model against the bot
+    assert reverse.returncode == 0, reverse.stderr[-3000:]
+    assert json.loads(reverse.stdout.strip().splitlines()[-1])[f"vs_{asset_bot}"]["episodes"] == 1
 
 
 def test_export_refuses_what_it_cannot_export(trained, tmp_path):

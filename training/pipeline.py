@@ -134,15 +134,17 @@ class PipelinedPPO(PPO):
                     act(slots)
                     base.step_group_async(g, actions[slots])
             self.num_timesteps += num_envs
-            clipped_actions = step_actions
+            clipped_actions = step_actions  # noqa: F841 (SB3's name, for callbacks reading self.locals)
             callback.update_locals({**locals(), "actions": step_actions, "values": step_values,
                                     "log_probs": step_log_probs, "new_obs": new_obs})
             if not callback.on_step():
                 if not last:  # the groups sent ahead finish their step; it is not part of any rollout
+                    ahead_dones = np.zeros(num_envs, dtype=bool)
                     for g, slots in enumerate(groups):
                         g_obs, g_rewards, g_dones, g_infos = base.step_group_wait(g)
                         new_obs[slots], _, _ = wrappers.apply(slots, g_obs, g_rewards, g_dones, g_infos)
-                    self._last_obs, self._last_episode_starts = new_obs.copy(), dones
+                        ahead_dones[slots] = g_dones
+                    self._last_obs, self._last_episode_starts = new_obs.copy(), ahead_dones
                 return False
             self._update_info_buffer(infos, dones)
             n_steps += 1
