@@ -45,6 +45,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help=f"wall seconds measured per stage (default {DEFAULT_SECONDS:g})")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument("--profile", action="store_true", help="also break one training iteration's time down")
+    parser.add_argument("--stages", default=None, metavar="NAME,NAME",
+                        help="run only these stages (comma-separated; ceiling always runs, the ratios need it), "
+                             f"e.g. --stages train for a scaling series; known: {', '.join(STAGES)}")
     parser.add_argument("--ray", action="store_true",
                         help="add stage train_ray: the train stage on the Ray backend (a local Ray on this machine, "
                              "the config's actor layout), and what one step costs on the wire (needs "
@@ -52,6 +55,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seconds <= 0:
         parser.error("--seconds must be > 0")
+    if args.stages is not None:
+        names = [name.strip() for name in args.stages.split(",") if name.strip()]
+        unknown = [name for name in names if name not in STAGES]
+        if unknown or not names:
+            parser.error(f"--stages: unknown stage(s) {unknown or args.stages!r}; known: {', '.join(STAGES)}")
+        args.stages = {"ceiling", *names}
     return args
 
 
@@ -150,7 +159,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: --ray needs environment.vec_env: selfplay", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     results = {}
-    chosen = [s for s in STAGES if (s != "train_no_league" or has_league) and (s != "train_ray" or args.ray)]
+    chosen = [s for s in STAGES if (s != "train_no_league" or has_league) and (s != "train_ray" or args.ray)
+              and (args.stages is None or s in args.stages)]
     for name in chosen:
         results[name] = runners[name]()
         print(f"  {name:<16}{results[name].sps:>12,.0f} agent-steps/s over {results[name].seconds:.2f} s",
@@ -164,11 +174,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         "machine": machine,
         "config": config_summary(cfg, num_envs),
     }
-    if has_league:
+    if "train" in results and "train_no_league" in results:
         report["league_cost"] = {"train_over_train_no_league": results["train"].sps / results["train_no_league"].sps}
         print(f"League: train / train_no_league = {report['league_cost']['train_over_train_no_league']:.3f} "
               "(same learning cars; the league's extra simulated cars and opponent inference)")
-    if args.ray:
+    if args.ray and "train_ray" in results:
         link = stages.measure_ray_link(stages.on_ray(cfg, cores))
         report["ray"] = {"train_ray_over_train": results["train_ray"].sps / results["train"].sps, **link}
         print(f"Ray: train_ray / train = {report['ray']['train_ray_over_train']:.3f}; one step on the wire: "

@@ -30,11 +30,15 @@ class RepeatedActionEngine(RocketSimEngine):
         rows = list(actions.values())
         if any(a.ndim != 2 or not (a == a[0]).all() for a in rows):
             return super().step(actions, shared_info)
-        ticks = rows[0].shape[0]
+        return self.step_controls({agent: action[0] for agent, action in actions.items()}, rows[0].shape[0])
+
+    def step_controls(self, controls: Dict[AgentID, np.ndarray], ticks: int) -> GameState:
+        """One decision: every car holds its 8 controls (``controls[agent]``, shape (8,), rlgym's order: throttle,
+        steer, pitch, yaw, roll, jump, boost, handbrake) for ``ticks`` physics ticks. Same as :meth:`step` with
+        ``ticks`` identical rows per car; the self-play worker calls it directly (``envs/batched.py``)."""
         if self._rlbot_delay:
             self._arena.step(1)
-        for agent_id, action in actions.items():
-            row = action[0]
+        for agent_id, row in controls.items():
             self._cars[agent_id].set_controls(rsim.CarControls(
                 throttle=row[0], steer=row[1], pitch=row[2], yaw=row[3], roll=row[4],
                 jump=bool(row[5]), boost=bool(row[6]), handbrake=bool(row[7])))

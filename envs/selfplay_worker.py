@@ -230,16 +230,45 @@ class MatchGroup:
     """The matches of one worker, reading actions from and writing results to the shared arrays."""
 
     def __init__(self, plan: WorkerPlan, arrays: SharedArrays, env_cfg: dict[str, Any],
-                 reward_weights: dict[str, float], state_mutator: Any = None):
+                 reward_weights: dict[str, float], state_mutator: Any = None, batched: bool = True):
+        from envs.batched import BATCHED_PARTS, BatchedStep
+
         self.arrays = arrays
         self.matches = [_Match(match_plan, env_cfg, reward_weights, state_mutator) for match_plan in plan.matches]
         self.part_names = self.matches[0].reward_fn.names
+        #: Obs, rewards and dones of all matches at once (None: this config keeps rlgym's per-match step).
+        self.batched: Optional[Any] = None
+        self._layout_key: Any = None
+        if batched and BatchedStep.supports(env_cfg, [m.plan.team_size for m in self.matches]):
+            reward_fn = self.matches[0].reward_fn
+            fallback = {name: self._fallback_part(k) for k, name in enumerate(self.part_names)
+                        if name not in BATCHED_PARTS}
+            self.batched = BatchedStep(self.matches[0].env.obs_builder, self.part_names, reward_fn.weights,
+                                       env_cfg["episode_seconds"], env_cfg["no_touch_timeout_seconds"],
+                                       len(self.matches), fallback)
+            self._table = self.matches[0].env.action_parser.parser._lookup_table
+            self._ticks = env_cfg["tick_skip"]
 
     def reset(self, seed: int, generation: int) -> None:
         """Reseed every match from (``seed``, its index, ``generation``), reset it, write its observations."""
-        for match in self.matches:
+        for index, match in enumerate(self.matches):
             match.seed(match_seed(seed, match.plan.index, generation))
-            self._write_obs(match, match.reset())
+            self._reset_match(index)
+
+    def _reset_match(self, index: int) -> None:
+        match = self.matches[index]
+        self._write_obs(match, match.reset())
+        if self.batched is not None:
+            self.batched.clocks.reset(index, match.env.state.tick_count)
+
+    def _fallback_part(self, k: int) -> Any:
+        """Reward part ``k`` (no batched version) of match ``m``, from that match's own rlgym reward function."""
+        def part(m: int, terminated: bool, truncated: bool) -> dict:
+            env = self.matches[m].env
+            agents = list(env.state.cars)
+            return env.reward_fn.reward_fns[k].get_rewards(agents, env.state, dict.fromkeys(agents, terminated),
+                                                           dict.fromkeys(agents, truncated), env.shared_info)
+        return part
 
     def _actions(self, match: _Match) -> dict[str, np.ndarray]:
         a, plan = self.arrays, match.plan
@@ -256,6 +285,77 @@ class MatchGroup:
 
     def step(self) -> None:
         """One decision of every car; a match that ends is reset at once (its last obs go to ``terminal_obs``)."""
+        if self.batched is not None:
+            self._step_batched()
+        else:
+            self._step_each()
+
+    def _step_batched(self) -> None:
+        """:meth:`step` with the physics per match and everything after it over all matches (``envs/batched.py``)."""
+        from envs.batched import StateArrays
+
+        a, table, ticks = self.arrays, self._table, self._ticks
+        states = []
+        for match in self.matches:
+            actions = self._actions(match)
+            states.append(match.env.transition_engine.step_controls(
+                {agent: table[int(index[0])] for agent, index in actions.items()}, ticks))
+        key = tuple((tuple(state.cars), match.learner_team) for state, match in zip(states, self.matches))
+        if key != self._layout_key:
+            self._build_layout(states)
+            self._layout_key = key
+        lay = self._layout
+        s = StateArrays(states, lay["car_match"])
+        result = self.batched.step(s, lay["obs"], lay["agent_orders"])
+        rows, slots, opp_rows, opps = lay["slot_rows"], lay["slots"], lay["opp_rows"], lay["opps"]
+        a.obs[slots] = result.obs[rows]
+        a.rewards[slots] = result.rewards[rows]
+        a.parts[slots] = result.parts[rows]
+        a.touched[slots] = s.touched[rows]
+        scorer = s.scoring_team[s.car_match[rows]]
+        a.goal[slots] = np.where(scorer < 0, 0, np.where(scorer == s.team[rows], 1, -1))
+        ended_by_goal = result.terminated[s.car_match[rows]]
+        a.terminated[slots] = ended_by_goal
+        a.truncated[slots] = result.truncated[s.car_match[rows]] & ~ended_by_goal
+        if len(opps):
+            a.opp_obs[opps] = result.obs[opp_rows]
+        for index in np.flatnonzero(result.terminated | result.truncated):
+            match = self.matches[index]
+            slots_of_match = slice(match.plan.first_slot, match.plan.stop_slot)
+            a.terminal_obs[slots_of_match] = a.obs[slots_of_match]
+            if match.plan.league_index is not None:
+                team = int(s.scoring_team[index])
+                a.outcome[match.plan.league_index] = 0 if team < 0 else (1 if team == match.learner_team else -1)
+            self._reset_match(int(index))
+
+    def _build_layout(self, states: list) -> None:
+        """Car rows (every match's cars in ``state.cars`` order) -> observation layout, slots and opponent rows."""
+        from envs.batched import ObsLayout
+
+        car_match, teams, agent_orders = [], [], []
+        slot_rows, slots, opp_rows, opps = [], [], [], []
+        row = 0
+        for index, (state, match) in enumerate(zip(states, self.matches)):
+            order = list(state.cars)
+            agent_orders.append(order)
+            teams.append([state.cars[agent].team_num for agent in order])
+            car_match += [index] * len(order)
+            for agent in order:
+                if agent in match.agents:
+                    slot_rows.append(row)
+                    slots.append(match.plan.first_slot + match.agents.index(agent))
+                else:
+                    opp_rows.append(row)
+                    opps.append(match.plan.first_opp + match.opponents.index(agent))
+                row += 1
+        as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+        self._layout = {"car_match": as_int(car_match), "agent_orders": agent_orders,
+                        "obs": ObsLayout.build(teams, self.batched.obs.zero_padding),
+                        "slot_rows": as_int(slot_rows), "slots": as_int(slots),
+                        "opp_rows": as_int(opp_rows), "opps": as_int(opps)}
+
+    def _step_each(self) -> None:
+        """:meth:`step` through each match's own ``RLGym.step`` (configs the batched path does not cover)."""
         a = self.arrays
         for match in self.matches:
             first = match.plan.first_slot
