@@ -16,14 +16,14 @@ Method (timers, no sampling profiler):
    * ``model.train`` -> **PPO update**;
    * the rest -> **other** (obs -> tensor, actions -> numpy, info buffer, callbacks, ``dump_logs``).
 
-2. **Inside one env.** The work of a worker is measured on the ``env`` stage's in-process env (one self-play
-   match with every car acting, or one ``RocketLeagueEnv``; random actions, resets on episode end) with timers around the RLGym match's components: the arena's
-   ``step`` (**simulation**, a proxy around ``RocketSim.Arena``), the rest of ``transition_engine.step``
-   (**engine glue**: per-tick ``CarControls``, copying RocketSim state into a ``GameState``),
-   ``obs_builder.build_obs`` (**obs building**), ``reward_fn.get_rewards`` (**reward**),
-   ``action_parser.parse_actions`` (**action parsing**), both done conditions' ``is_done``
-   (**done conditions**); everything else in ``env.step`` / ``env.reset`` is **env wrapper + resets**.
-   This gives seconds per agent-step for each part.
+2. **Inside the workers.** The work of a worker is measured on the ``env`` stage's in-process env (self-play:
+   all the config's matches in the workers' match groups, stepped here; subproc: one ``RocketLeagueEnv``;
+   random actions, resets on episode end) with timers: the arena's ``step`` (**simulation**, a proxy around
+   ``RocketSim.Arena``), the rest of the engine step (**engine glue**: ``CarControls``, copying RocketSim state
+   into a ``GameState``, and on the batched path reading those into arrays), the obs builder (**obs
+   building**), the reward (**reward**), the action parser or the worker's per-car actions (**action
+   parsing**), the done conditions (**done conditions**); everything else (writes to the shared arrays,
+   resets, ``env.step`` wrapper) is **env wrapper + resets**. This gives seconds per agent-step for each part.
 
 3. **Apportioning.** The workers' compute per vec step is estimated as
    ``per_agent_step_cost * num_envs / min(worker processes, cores)`` (workers run in parallel on the cores;
@@ -141,41 +141,67 @@ class Breakdown:
         return "\n".join(lines)
 
 
+def _patch_match(match: Any, timers: Timers, components: bool) -> None:
+    """Time an RLGym match's physics and engine step; with ``components``, also its obs builder, reward, action
+    parser and done conditions (the per-match ``RLGym.step`` path)."""
+    engine = match.transition_engine
+    engine._arena = TimedArena(engine._arena, timers, "simulation")
+    if components:
+        timers.patch(engine, "step", "engine")
+    else:  # the batched worker calls step_controls directly (RepeatedActionEngine.step calls it too)
+        timers.patch(engine, "step_controls", "engine")
+    if components:
+        timers.patch(match.obs_builder, "build_obs", "obs")
+        timers.patch(match.reward_fn, "get_rewards", "reward")
+        timers.patch(match.action_parser, "parse_actions", "action_parsing")
+        for cond in (match.termination_cond, match.truncation_cond):
+            if cond is not None:
+                timers.patch(cond, "is_done", "done_conditions")
+
+
 def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
     """Seconds per agent-step of each worker part (:data:`WORKER_PARTS`), on the ``env`` stage's in-process
-    env (:func:`bench.stages.in_process_env`: one match, every learning car acting)."""
+    env (:func:`bench.stages.in_process_env`: self-play, the workers' match groups; subproc, one env).
+
+    Self-play with the batched path (``envs/batched.py``): reading the ``GameState`` objects into arrays counts as
+    engine glue, the actions of every car (lookup table, league opponents) as action parsing, the writes to the
+    shared arrays and the resets as env wrapper + resets."""
+    import envs.batched
     from bench.stages import in_process_env, run_for
 
     env = in_process_env(cfg)
     timers = Timers()
-    match = env.match
-    engine = match.transition_engine
-    engine._arena = TimedArena(engine._arena, timers, "simulation")
-    timers.patch(engine, "step", "engine")
-    timers.patch(match.obs_builder, "build_obs", "obs")
-    timers.patch(match.reward_fn, "get_rewards", "reward")
-    timers.patch(match.action_parser, "parse_actions", "action_parsing")
-    for cond in (match.termination_cond, match.truncation_cond):
-        if cond is not None:
-            timers.patch(cond, "is_done", "done_conditions")
+    state_arrays = envs.batched.StateArrays
+    if env.match is not None:
+        _patch_match(env.match, timers, components=True)
+    for group in env.groups:
+        for match in group.matches:
+            _patch_match(match.env, timers, components=group.batched is None)
+        if group.batched is not None:
+            timers.patch(group.batched.obs, "build", "obs")
+            timers.patch(group.batched, "rewards", "reward")
+            timers.patch(group.batched, "dones", "done_conditions")
+            timers.patch(group, "_actions", "action_parsing")
+        envs.batched.StateArrays = timers.wrap(state_arrays, "gather")
     step = timers.wrap(env.step, "env_total")
     try:
         run_for(0.0, step)  # warm-up
         timers.clear()
         steps, _ = run_for(seconds, step, warmup=0)
     finally:
+        envs.batched.StateArrays = state_arrays
         env.close()
     t = timers.seconds
     parts = {
         "simulation": t["simulation"],
-        "engine_glue": max(0.0, t["engine"] - t["simulation"]),
+        "engine_glue": max(0.0, t["engine"] - t["simulation"]) + t["gather"],
         "obs": t["obs"],
         "reward": t["reward"],
         "action_parsing": t["action_parsing"],
         "done_conditions": t["done_conditions"],
     }
     parts["env_wrapper_reset"] = max(0.0, t["env_total"] - t["engine"] - sum(
-        parts[k] for k in ("obs", "reward", "action_parsing", "done_conditions")))
+        parts[k] for k in ("obs", "reward", "action_parsing", "done_conditions")) - t["gather"])
     return {key: value / steps for key, value in parts.items()}
 
 
@@ -203,6 +229,10 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
         if stopping:
             measured.update(timers.seconds)  # before the aborted next rollout's first step
 
+    import training.pipeline
+
+    sample_actions = training.pipeline.sample_actions  # the pipelined loop's inference (timed below)
+    group_apply = training.pipeline.GroupWrappers.apply
     env = make_training_env(cfg, num_envs, seed)
     try:
         model = make_model(cfg, env, device, seed)
@@ -210,17 +240,15 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
         processes = len(getattr(workers, "plans", ())) or num_envs  # self-play workers, or one per subproc env
         timers.patch(workers, "step_async", "env_wait")
         timers.patch(workers, "step_wait", "env_wait")
-        if hasattr(workers, "step_group_wait"):  # pipelined collection (training.pipeline_groups > 1)
+        if hasattr(workers, "step_group_wait"):  # the pipelined loop (training/pipeline.py) steps groups
             timers.patch(workers, "step_group_async", "env_wait")
             timers.patch(workers, "step_group_wait", "env_wait")
-            from training.pipeline import GroupWrappers
-
-            group_apply = GroupWrappers.apply
-            GroupWrappers.apply = timers.wrap(group_apply, "group_wrappers")
+            training.pipeline.GroupWrappers.apply = timers.wrap(group_apply, "group_wrappers")
         timers.patch(env, "step_async", "vec_step")
         timers.patch(env, "step_wait", "vec_step")
         timers.patch(model.policy, "forward", "policy_inference")
         timers.patch(model.policy, "predict_values", "policy_inference")
+        training.pipeline.sample_actions = timers.wrap(sample_actions, "policy_inference")
         timers.patch(model, "train", "ppo_update")
         timers.patch(model.rollout_buffer, "add", "rollout_buffer")
         timers.patch(model.rollout_buffer, "compute_returns_and_advantage", "rollout_buffer")
@@ -229,10 +257,8 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
                     log_interval=cfg["logging"]["log_interval"])
     finally:
         env.close()
-        if hasattr(env.unwrapped, "step_group_wait"):
-            from training.pipeline import GroupWrappers
-
-            GroupWrappers.apply = group_apply
+        training.pipeline.sample_actions = sample_actions
+        training.pipeline.GroupWrappers.apply = group_apply
     return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured, processes
 
 

@@ -84,45 +84,73 @@ def random_stepper(env: Any) -> Callable[[], int]:
 class InProcessEnv:
     """What the ``env`` stage (and the profiler) steps in this process.
 
-    :param match: the RLGym match inside (the profiler times its components).
+    :param match: subproc mode: the RLGym match inside (the profiler times its components); self-play: None.
     :param step: one decision of every learning car with random actions, resetting on episode end;
         returns the agent-steps done.
-    :param close: frees the match. :param detail: one line saying what runs.
+    :param close: frees the matches. :param detail: one line saying what runs.
+    :param groups: self-play: the workers' match groups (:class:`envs.selfplay_worker.MatchGroup`), all here.
     """
 
     match: Any
     step: Callable[[], int]
     close: Callable[[], None]
     detail: str
+    groups: tuple = ()
 
 
 def in_process_env(cfg: dict[str, Any]) -> InProcessEnv:
-    """Self-play: one match of :func:`bench.ceiling.bench_team_sizes`, every car acting. Subproc: one
-    ``RocketLeagueEnv`` (the learning car acts, the others follow ``opponent_policy``)."""
+    """Self-play: every match of the config, split into the workers' match groups as the vec env splits them
+    (:func:`envs.selfplay_worker.plan_workers`), stepped one group after the other in this process with random
+    actions (league opponents: random actions from the trainer, or a scripted driver, redrawn every 50 steps):
+    the workers' own code path and per-car cost, on one core. Subproc: one ``RocketLeagueEnv`` (the learning car
+    acts, the others follow ``opponent_policy``)."""
+    import multiprocessing as mp
+
     import numpy as np
-    from bench.ceiling import bench_team_sizes
-    from envs.components import build_match
-    from envs.vec_env import EnvFactory
+    from envs.components import selfplay_team_sizes, team_sizes
+    from envs.scripted import SCRIPTED_NAMES
+    from envs.selfplay_worker import MatchGroup, SharedArrays, plan_workers
+    from envs.vec_env import EnvFactory, available_cores
+    from training.config import league_match_counts
 
     env_cfg, seed = cfg["environment"], cfg["training"]["seed"]
     if env_cfg["vec_env"] != "selfplay":
         env = EnvFactory(env_cfg, cfg["rewards"], seed, in_worker=False)()
         return InProcessEnv(env.match, random_stepper(env), env.close, "1 RocketLeagueEnv in-process, random actions")
-    blue, orange = bench_team_sizes(env_cfg)
-    match, _ = build_match(env_cfg, cfg["rewards"], team_sizes=(blue, orange))
-    match.reset()
-    n_actions = len(match.action_parser.parser._lookup_table)
+    league_sizes = team_sizes(league_match_counts(cfg))
+    sizes = selfplay_team_sizes(env_cfg)
+    plans = plan_workers(sizes, env_cfg["selfplay"]["num_workers"] or available_cores(), league_sizes)
+    n_slots, n_opp = plans[-1].slots.stop, sum(league_sizes)
+    n_parts = sum(1 for weight in cfg["rewards"].values() if weight != 0)
+    groups = [MatchGroup(plan, None, env_cfg, cfg["rewards"]) for plan in plans]
+    obs_size = groups[0].matches[0].env.obs_builder.get_obs_space(None)[1]
+    arrays = SharedArrays(mp.get_context("spawn"), n_slots, obs_size, n_parts, n_opp, len(league_sizes))
+    for group in groups:
+        group.arrays = arrays
+        group.reset(seed, 0)
+    n_actions = len(groups[0].matches[0].env.action_parser.parser._lookup_table)
     rng = np.random.default_rng(seed)
+    calls = [0]
 
     def step() -> int:
-        actions = {agent: rng.integers(n_actions, size=1) for agent in match.agents}
-        _, _, terminated, truncated = match.step(actions)
-        if any(terminated.values()) or any(truncated.values()):
-            match.reset()
-        return len(actions)
+        if calls[0] % 50 == 0 and len(league_sizes):
+            arrays.opp_kind[:] = rng.integers(0, 1 + len(SCRIPTED_NAMES), len(league_sizes))
+        calls[0] += 1
+        arrays.actions[:] = rng.integers(n_actions, size=n_slots)
+        arrays.opp_actions[:] = rng.integers(n_actions, size=n_opp)
+        for group in groups:
+            group.step()
+        return n_slots
 
-    return InProcessEnv(match, step, match.close,
-                        f"1 {blue}v{orange} self-play match in-process ({blue + orange} cars), random actions")
+    def close() -> None:
+        for group in groups:
+            group.close()
+
+    path = "batched obs/reward/done" if groups[0].batched is not None else "rlgym per-match step"
+    cars = 2 * (sum(sizes) + sum(league_sizes))
+    return InProcessEnv(None, step, close,
+                        f"{len(sizes) + len(league_sizes)} matches ({cars} cars, {n_slots} learning) in-process as "
+                        f"{len(plans)} worker match groups ({path}), random actions", tuple(groups))
 
 
 def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:

@@ -278,24 +278,35 @@ class BatchedStep:
     def step(self, s: StateArrays, layout: ObsLayout, agent_orders: Sequence[Sequence[Any]]) -> StepResult:
         """Everything after the physics for one step. ``agent_orders[m]`` = match m's agent ids in car-row order
         (for the fallback parts)."""
-        clocks = self.clocks
         obs = self.obs.build(s, layout)
-        # Done conditions: GoalCondition; TimeoutCondition and NoTouchTimeoutCondition (rlgym), in game ticks.
+        terminated, truncated = self.dones(s)
+        rewards, parts = self.rewards(s, terminated, truncated, agent_orders)
+        return StepResult(obs, rewards, parts, terminated, truncated)
+
+    def dones(self, s: StateArrays) -> tuple[np.ndarray, np.ndarray]:
+        """Per match (terminated, truncated) [M] bool: rlgym's GoalCondition; TimeoutCondition and
+        NoTouchTimeoutCondition (game seconds since the episode's first tick / the last touch)."""
+        clocks = self.clocks
         touched_any = np.bincount(s.car_match, weights=s.touched, minlength=len(s.tick)) > 0
         clocks.last_touch_tick[touched_any] = s.tick[touched_any]
         terminated = s.goal_scored.copy()
         truncated = ((s.tick - clocks.start_tick) / TICKS_PER_SECOND >= self.episode_seconds) | (
             ~touched_any & ((s.tick - clocks.last_touch_tick) / TICKS_PER_SECOND >= self.no_touch_seconds))
-        dt = (s.tick - clocks.prev_tick) / TICKS_PER_SECOND
-        clocks.prev_tick[:] = s.tick
+        return terminated, truncated
+
+    def rewards(self, s: StateArrays, terminated: np.ndarray, truncated: np.ndarray,
+                agent_orders: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """(reward [C], weighted parts [C, n_parts]) float64 of every car; the step's duration per match is the
+        game time since the previous step (or the reset)."""
+        dt = (s.tick - self.clocks.prev_tick) / TICKS_PER_SECOND
+        self.clocks.prev_tick[:] = s.tick
         parts = np.zeros((len(s.car_match), len(self.part_names)), dtype=np.float64)
         for k, name in enumerate(self.part_names):
             if name in self.fallback:
-                column = parts[:, k]
                 row = 0
                 for m, agents in enumerate(agent_orders):
                     values = self.fallback[name](m, bool(terminated[m]), bool(truncated[m]))
-                    column[row:row + len(agents)] = [float(values[agent]) for agent in agents]
+                    parts[row:row + len(agents), k] = [float(values[agent]) for agent in agents]
                     row += len(agents)
                 parts[:, k] *= self.weights[k]
             else:
@@ -303,4 +314,4 @@ class BatchedStep:
         rewards = np.zeros(len(s.car_match), dtype=np.float64)
         for k in range(len(self.part_names)):  # summed in part order, as NamedPartsReward does
             rewards += parts[:, k]
-        return StepResult(obs, rewards, parts, terminated, truncated)
+        return rewards, parts

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from rlgym.rocket_league.api import Car, PhysicsObject
 from rlgym.rocket_league.obs_builders import DefaultObs
 from rlgym.rocket_league.sim import RocketSimEngine
 
 from envs.components import build_match, selfplay_team_sizes
 from envs.obs import FastDefaultObs
+from envs.scripted import ScriptedDriver
 from envs.selfplay_vec_env import SelfPlayVecEnv, WorkerError, probe_spaces
 from envs.selfplay_worker import MatchGroup, SharedArrays, WorkerPlan, plan_workers
 from tests.helpers import BallIntoOrangeGoalMutator, fast_config
@@ -271,4 +273,48 @@ def test_fast_default_obs_equals_rlgyms_default_obs(size):
             np.testing.assert_array_equal(obs[agent], expected[agent].astype(np.float32))
         if any(terminated.values()) or any(truncated.values()):
             match.reset()
+    match.close()
+
+
+def _slots(obj: object) -> dict:
+    """Every slot of an rlgym state object, nested objects expanded, arrays as lists."""
+    out = {}
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            value = getattr(obj, name)
+            if isinstance(value, (PhysicsObject, Car)):
+                value = _slots(value)
+            elif isinstance(value, dict):
+                value = {key: _slots(item) if isinstance(item, Car) else item for key, item in value.items()}
+            elif isinstance(value, np.ndarray):
+                value = (value.dtype.str, value.tolist())
+            out[name] = value
+    return out
+
+
+def test_repeated_action_engines_game_state_is_rlgyms_field_for_field():
+    """RepeatedActionEngine._get_state builds the GameState the stock RocketSimEngine._get_state builds."""
+    cfg = selfplay_config("2v2=1", extra=("environment.random_start_share=0.5",))
+    match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(2, 2))
+    engine = match.transition_engine
+    random.seed(3)
+    match.reset()
+    rng = np.random.default_rng(2)
+    chaser = ScriptedDriver("chaser", match.action_parser.parser._lookup_table, rng)  # touches, demos, flips
+    touched = 0
+    for _ in range(300):
+        agents = list(match.agents)
+        chosen = chaser.act(match.state, agents) if rng.random() < 0.7 else rng.integers(90, size=len(agents))
+        match.step({a: chosen[i: i + 1] for i, a in enumerate(agents)})
+        for agent, car in match.state.cars.items():  # the step's touches, handed out again to both methods
+            engine._touches[engine._cars[agent].id] = car.ball_touches
+        touches = dict(engine._touches)
+        stock = _slots(RocketSimEngine._get_state(engine))
+        engine._touches.update(touches)  # _get_state hands the touches out once
+        fast = _slots(engine._get_state())
+        assert fast == stock
+        touched += sum(car["ball_touches"] for car in fast["cars"].values())
+        if match.state.goal_scored or rng.random() < 0.01:
+            match.reset()
+    assert touched > 0
     match.close()

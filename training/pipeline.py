@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch as th
+import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
@@ -75,6 +77,29 @@ def supports_groups(env: VecEnv) -> bool:
             and hasattr(env.unwrapped, "group_slices"))
 
 
+def sample_actions(policy: ActorCriticPolicy, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """``policy(obs)`` (actions [n], values [n, 1], log-probabilities [n]) for a discrete action space, without
+    building a ``torch.distributions.Categorical``.
+
+    Why: at 128 observations per call, SB3's distribution objects (argument validation, lazy properties) cost
+    ~0.5 ms, about as much as the two networks. The same operations in the same order: logits normalized by
+    their logsumexp, softmax probabilities, one ``torch.multinomial`` draw per row (what ``Categorical.sample``
+    does, so the same random stream gives the same actions), log-probability gathered from the normalized logits.
+    """
+    features = policy.extract_features(obs)
+    if policy.share_features_extractor:
+        latent_pi, latent_vf = policy.mlp_extractor(features)
+    else:
+        latent_pi = policy.mlp_extractor.forward_actor(features[0])
+        latent_vf = policy.mlp_extractor.forward_critic(features[1])
+    values = policy.value_net(latent_vf)
+    logits = policy.action_net(latent_pi)
+    logits = logits - logits.logsumexp(dim=-1, keepdim=True)
+    actions = th.multinomial(F.softmax(logits, dim=-1), 1, True).T.reshape(-1)
+    log_prob = logits.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    return actions, values, log_prob
+
+
 class PipelinedPPO(PPO):
     """SB3's PPO with pipelined rollout collection (module docstring). ``pipeline_groups`` is set by the trainer
     from ``training.pipeline_groups``; a model saved by it loads with ``PPO.load`` as any PPO model."""
@@ -83,13 +108,11 @@ class PipelinedPPO(PPO):
 
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer,
                          n_rollout_steps: int) -> bool:
-        if self.pipeline_groups <= 1 or not supports_groups(env) or self.use_sde:
+        if not supports_groups(env) or self.use_sde or not isinstance(self.action_space, spaces.Discrete):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         assert self._last_obs is not None, "No previous observation was provided"
         base = env.unwrapped
-        groups = base.group_slices(self.pipeline_groups)
-        if len(groups) <= 1:
-            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        groups = base.group_slices(max(1, self.pipeline_groups))
         wrappers = GroupWrappers(env)
         if getattr(env, "old_obs", None) is None or len(env.old_obs) != env.num_envs:
             env.old_obs = np.zeros_like(self._last_obs)
@@ -108,7 +131,7 @@ class PipelinedPPO(PPO):
 
         def act(slots: slice) -> None:
             with th.no_grad():
-                a, v, lp = self.policy(obs_as_tensor(obs_now[slots], self.device))
+                a, v, lp = sample_actions(self.policy, obs_as_tensor(obs_now[slots], self.device))
             actions[slots] = a.cpu().numpy().reshape(-1)
             values[slots] = v.cpu().reshape(-1)
             log_probs[slots] = lp.cpu().reshape(-1)
@@ -150,12 +173,16 @@ class PipelinedPPO(PPO):
             n_steps += 1
             buffer_actions = step_actions.reshape(-1, 1) if isinstance(self.action_space, spaces.Discrete) \
                 else step_actions
-            for idx in np.flatnonzero(dones):
-                if infos[idx].get("terminal_observation") is not None and infos[idx].get("TimeLimit.truncated", False):
-                    terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
-                    with th.no_grad():
-                        terminal_value = self.policy.predict_values(terminal_obs)[0]
-                    rewards[idx] += self.gamma * terminal_value
+            # Bootstrap truncated episodes with the value of their last observation (SB3 asks once per slot; here
+            # in one batch).
+            cut = [idx for idx in np.flatnonzero(dones) if infos[idx].get("terminal_observation") is not None
+                   and infos[idx].get("TimeLimit.truncated", False)]
+            if cut:
+                terminal_obs = self.policy.obs_to_tensor(np.stack([infos[idx]["terminal_observation"]
+                                                                   for idx in cut]))[0]
+                with th.no_grad():
+                    terminal_values = self.policy.predict_values(terminal_obs)[:, 0].cpu().numpy()
+                rewards[cut] += self.gamma * terminal_values
             rollout_buffer.add(self._last_obs, buffer_actions, rewards, self._last_episode_starts,
                                step_values, step_log_probs)
             self._last_obs = new_obs.copy()
