@@ -232,13 +232,13 @@ def check_render_live(args: argparse.Namespace) -> None:
 def parse_opponents(args: argparse.Namespace) -> list[str]:
     """The --opponent list; every saved model among them is checked (readable, PPO, normalizer beside it), an
     exported bot folder by its files. :raises FileNotFoundError, BadModelFile: naming the file."""
-    from rlbot_export.driver import check_bot_folder
-
     opponents = ["self", "idle"] if args.opponent == "both" else args.opponent.split(",")
     for opponent in opponents:
         if opponent in ("self", *SCRIPTED_NAMES):
             continue
         if Path(opponent).is_dir():
+            from rlbot_export.driver import check_bot_folder  # RLBot's packages, only for a bot folder
+
             check_bot_folder(Path(opponent))
         else:
             inspect_pair(Path(opponent))

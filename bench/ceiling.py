@@ -87,7 +87,11 @@ def simulate(spec: CeilingSpec, seed: int, barrier: Any = None) -> tuple[int, fl
     import numpy as np
     import RocketSim as rsim
 
-    rsim.init(spec.meshes)
+    try:
+        rsim.init(spec.meshes)
+    except RuntimeError as exc:  # this process already loaded the meshes (an rlgym engine did, say): keep them
+        if "already" not in str(exc).lower():
+            raise
     arena = rsim.Arena(rsim.GameMode.SOCCAR)
     cars = [arena.add_car(team, rsim.CarConfig(rsim.CarConfig.OCTANE))
             for team in [0] * spec.blue + [1] * spec.orange]

@@ -37,9 +37,11 @@ All parts are reported as seconds per iteration and as shares that add up to 100
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 #: (key, label) of every part, in report order. Worker-side parts first.
@@ -53,6 +55,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("env_wrapper_reset", "env wrapper + resets"),
     ("transfer_wait", "IPC transfer / waiting"),
     ("policy_inference", "policy inference"),
+    ("league_inference", "league opponents' inference"),
     ("ppo_update", "PPO update (train)"),
     ("vec_wrappers", "VecNormalize + VecMonitor"),
     ("rollout_buffer", "rollout buffer + GAE"),
@@ -216,7 +219,7 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
     """
     from stable_baselines3.common.callbacks import CallbackList
 
-    from bench.stages import make_iteration_clock
+    from bench.stages import attach_full_league, make_iteration_clock
     from training.setup import make_model, make_threads_callback, make_training_env
 
     seed = cfg["training"]["seed"]
@@ -234,12 +237,16 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
     sample_actions = training.pipeline.sample_actions  # the pipelined loop's inference (timed below)
     group_apply = training.pipeline.GroupWrappers.apply
     env = make_training_env(cfg, num_envs, seed)
+    league_dir = tempfile.TemporaryDirectory(prefix="bench-league-")
     try:
         model = make_model(cfg, env, device, seed)
+        attach_full_league(cfg, model, env, Path(league_dir.name))  # as the train stage runs it
         workers = env.unwrapped
         processes = len(getattr(workers, "plans", ())) or num_envs  # self-play workers, or one per subproc env
         timers.patch(workers, "step_async", "env_wait")
         timers.patch(workers, "step_wait", "env_wait")
+        if hasattr(workers, "_opponent_actions"):  # inside the step calls above: subtracted from env_wait
+            timers.patch(workers, "_opponent_actions", "league_inference")
         if hasattr(workers, "step_group_wait"):  # the pipelined loop (training/pipeline.py) steps groups
             timers.patch(workers, "step_group_async", "env_wait")
             timers.patch(workers, "step_group_wait", "env_wait")
@@ -257,6 +264,7 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
                     log_interval=cfg["logging"]["log_interval"])
     finally:
         env.close()
+        league_dir.cleanup()
         training.pipeline.sample_actions = sample_actions
         training.pipeline.GroupWrappers.apply = group_apply
     return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured, processes
@@ -271,17 +279,19 @@ def profile_iteration(cfg: dict[str, Any], num_envs: int, device: Any, cores: in
     per_step = measure_env_parts(cfg, seconds)
     wall, iterations, main, processes = measure_iteration(cfg, num_envs, device, seconds)
     vec_steps = iterations * cfg["training"]["n_steps"]
-    env_wait = main.get("env_wait", 0.0)
+    league = main.get("league_inference", 0.0)
+    env_wait = main.get("env_wait", 0.0) - league
     worker_estimate = vec_steps * sum(per_step.values()) * num_envs / max(1, min(processes, cores))
     worker = min(env_wait, worker_estimate)
     scale = worker / (sum(per_step.values()) or 1.0)
     parts = {key: per_step[key] * scale for key in WORKER_PARTS}
     parts["transfer_wait"] = env_wait - worker
     parts["policy_inference"] = main.get("policy_inference", 0.0)
+    parts["league_inference"] = league
     parts["ppo_update"] = main.get("ppo_update", 0.0)
     parts["vec_wrappers"] = max(0.0, main.get("vec_step", 0.0) - env_wait) + main.get("group_wrappers", 0.0)
     parts["rollout_buffer"] = main.get("rollout_buffer", 0.0)
     parts["other"] = max(0.0, wall - env_wait - sum(parts[key] for key in (
-        "policy_inference", "ppo_update", "vec_wrappers", "rollout_buffer")))
+        "policy_inference", "league_inference", "ppo_update", "vec_wrappers", "rollout_buffer")))
     per_iteration = {key: parts[key] / iterations for key, _ in PARTS}
     return Breakdown(sum(per_iteration.values()), iterations, per_iteration, per_step)

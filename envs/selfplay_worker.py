@@ -17,6 +17,10 @@ per league match, ``opp_kind`` (set by the trainer before each step) says who dr
 from the game state (``1 + index`` in :data:`envs.scripted.SCRIPTED_NAMES`). When a league episode ends,
 ``outcome`` holds +1 (the learning team scored), -1 (it conceded) or 0 (time limit / no-touch timeout).
 
+After the physics, a worker computes the observations, rewards and done flags of all its matches at once
+(:mod:`envs.batched`, equal to rlgym's components, tested); configs it does not cover (e.g. the ``relative``
+observation) step each match through its own ``RLGym.step``. Resets always go through rlgym.
+
 Seeds: match ``i`` of a run seeded ``s`` draws from ``SeedSequence([s, i, generation])`` (``generation`` counts
 restarts of its worker), so a match plays the same way whichever worker runs it and how many matches that
 worker has. rlgym's mutators draw from the process-global ``random`` / ``np.random``; each match keeps its own

@@ -4,9 +4,10 @@
 league episode's start it draws the opponent kind by ``league.shares`` (past version, scripted bot, current
 policy) and, within the kind, the opponent that makes the game most even (weight ``p(1-p)``, ``p`` the current
 policy's win probability from the ratings, floored at ``min_pick_weight`` of the largest weight). Opponent
-actions of trainer-driven cars are computed here, one batch per opponent version per step, on the trainer's
-device. Files live in the run folder's ``league/``: past versions as ``model_past_<steps>.zip`` +
-``vecnormalize_past_<steps>.pkl`` (ordinary ``PPO.load`` pairs) and ``ladder.json`` (ratings and records).
+actions of trainer-driven cars are computed here on the trainer's device, in one batch for the current policy
+and one for all past versions (``league/stacked.py``). Files live in the run folder's ``league/``: past versions
+as ``model_past_<steps>.zip`` + ``vecnormalize_past_<steps>.pkl`` (ordinary ``PPO.load`` pairs) and
+``ladder.json`` (ratings and records).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_worker import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
+from league.stacked import StackedActors, can_stack
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.saving import named_paths, save_pair
 
@@ -115,6 +117,8 @@ class League:
         self.games = 0
         self.model: Optional[PPO] = None
         self.vec_normalize: Optional[VecNormalize] = None
+        #: The pool's actors as one network (rebuilt when the pool changes; None: not built, or not stackable).
+        self._stacked: Optional[tuple[list[str], Optional[StackedActors]]] = None
         shares = np.array([league_cfg["shares"][kind] for kind in KINDS], dtype=np.float64)
         self.kind_p = shares / shares.sum()
 
@@ -136,6 +140,7 @@ class League:
         self.ratings = Ratings.from_json(state["ratings"])
         self.first_snapshot = state.get("first_snapshot")
         for name in state.get("pool", []):
+            self._stacked = None
             try:
                 self.pool[name] = self._load_past(name, device)
             except (BadModelFile, FileNotFoundError) as exc:
@@ -160,6 +165,7 @@ class League:
         name = past_name(steps)
         save_pair(self.model, self.vec_normalize, *self._paths(name))
         self.pool[name] = FrozenPolicy(frozen_copy(self.model.policy), frozen_normalizer(self.vec_normalize))
+        self._stacked = None
         self.ratings.add_past(name, steps)
         self.first_snapshot = self.first_snapshot or name
         droppable = [n for n in self.pool if n not in (self.first_snapshot, name)]
@@ -173,6 +179,7 @@ class League:
         current policy (both are trainer-driven; that game is not rated)."""
         self.assigned = [CURRENT if assigned == name else assigned for assigned in self.assigned]
         self.pool.pop(name, None)
+        self._stacked = None
         self.ratings.remove(name)
         for path in self._paths(name):
             path.unlink(missing_ok=True)
@@ -225,17 +232,35 @@ class League:
             self.ratings.record_game(opponent, outcome)
 
     def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
-        """Sampled actions of the trainer-driven opponent cars, one forward pass per opponent version."""
+        """Sampled actions of the trainer-driven opponent cars: one forward pass for the current policy's cars and
+        one for all past versions' cars together (:class:`league.stacked.StackedActors`)."""
         actions = np.zeros(len(obs), dtype=np.int64)
         names = np.array([self.assigned[m] for m in matches])
-        for name in np.unique(names):
-            rows = np.flatnonzero(names == name)
-            if name == CURRENT:
-                batch = obs[rows] if self.vec_normalize is None else self.vec_normalize.normalize_obs(obs[rows])
-                actions[rows] = sample_actions(self.model.policy, batch)
-            else:
-                actions[rows] = self.pool[name].act(obs[rows])
+        current = names == CURRENT
+        if current.any():
+            rows = np.flatnonzero(current)
+            batch = obs[rows] if self.vec_normalize is None else self.vec_normalize.normalize_obs(obs[rows])
+            actions[rows] = sample_actions(self.model.policy, batch)
+        if current.all():
+            return actions
+        rows = np.flatnonzero(~current)
+        stacked = self._stacked_pool()
+        if stacked is not None:
+            index = {name: i for i, name in enumerate(self._stacked[0])}
+            actions[rows] = stacked.act(obs[rows], np.array([index[name] for name in names[rows]]))
+        else:  # versions of different shapes: one pass each
+            for name in np.unique(names[rows]):
+                own = rows[names[rows] == name]
+                actions[own] = self.pool[name].act(obs[own])
         return actions
+
+    def _stacked_pool(self) -> Optional[StackedActors]:
+        if self._stacked is None:
+            names = list(self.pool)
+            policies = [self.pool[name].policy for name in names]
+            stacked = StackedActors(policies, [self.pool[n].normalizer for n in names]) if can_stack(policies) else None
+            self._stacked = (names, stacked)
+        return self._stacked[1]
 
     def win_rates(self) -> dict[str, tuple[float, float]]:
         """(win rate, draw rate) of the current policy over its last games, per opponent kind and scripted bot."""

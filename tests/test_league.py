@@ -16,7 +16,7 @@ from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
 from envs.selfplay_worker import TRAINER_DRIVEN
 from league.league import League
-from league.ratings import ANCHORS, Ratings
+from league.ratings import ANCHORS, CURRENT, Ratings
 from tests.helpers import FAST_TRAIN, BallIntoOrangeGoalMutator, fast_config, run_cli, run_module, set_args
 from training.setup import make_model, make_training_env
 
@@ -130,6 +130,47 @@ def test_snapshot_acts_from_frozen_weights_and_its_own_normalizer(tmp_path):
         steps = int(name.split("_")[1])
         assert PPO.load(tmp_path / "league" / f"model_{name}.zip", device="cpu").num_timesteps == steps
         assert restored.ratings.records[name].steps == steps
+    finally:
+        env.close()
+
+
+def test_past_versions_act_together_as_each_would_alone(tmp_path):
+    """All past versions in play answer in one stacked pass (league/stacked.py) with each version's own weights
+    and normalizer: the same logits as each version's policy on its own normalized observations."""
+    cfg = fast_config(*[f"{k}" for k in LEAGUE_TRAIN])
+    env = make_training_env(cfg, 3, seed=0)
+    try:
+        model = make_model(cfg, env, th.device("cpu"), seed=0)
+        league = League(cfg["league"], tmp_path, n_matches=4, seed=0)
+        league.bind(model, env)
+        env.unwrapped.set_opponents(league)
+        names = []
+        for steps in (128, 256, 256):  # three versions: different weights and observation statistics
+            model.learn(steps, reset_num_timesteps=False)
+            names.append(league.snapshot())
+        obs = np.random.default_rng(1).normal(size=(10, env.observation_space.shape[0])).astype(np.float32) * 3
+        version = np.array([2, 0, 1, 1, 2, 0, 0, 2, 1, 2])
+        stacked = league._stacked_pool()
+        assert stacked is not None and league._stacked[0] == names
+        for i, name in enumerate(names):
+            past = league.pool[name]
+            with th.no_grad():
+                alone = past.policy.get_distribution(th.as_tensor(past.normalizer.normalize_obs(obs)))
+            rows = np.flatnonzero(version == i)
+            np.testing.assert_array_equal(stacked.normalize(obs[rows], version[rows]),
+                                          past.normalizer.normalize_obs(obs[rows]))
+            together = stacked.logits(obs[rows], version[rows]).numpy()
+            mixed = stacked.logits(obs, version).numpy()[rows]  # rows of other versions in the same batch
+            expected = alone.distribution.logits.numpy()[rows]
+            shift = lambda x: x - x.max(axis=1, keepdims=True)  # noqa: E731 (Categorical normalizes logits)
+            np.testing.assert_allclose(shift(together), shift(expected), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(shift(mixed), shift(expected), rtol=1e-5, atol=1e-5)
+        league.assigned = [names[0], CURRENT, names[2], "chaser"]
+        actions = league.act(obs[:3], np.array([0, 1, 2]))
+        assert actions.shape == (3,) and ((0 <= actions) & (actions < 90)).all()
+        league.drop(names[1])  # the pool changed: the stack is rebuilt without it
+        assert league._stacked is None and league._stacked_pool() is not None and league._stacked[0] == [
+            names[0], names[2]]
     finally:
         env.close()
 

@@ -6,7 +6,13 @@ into ``pipeline_groups`` groups of workers (or Ray actors) and keeps them in fli
 is back, the trainer runs inference on it and sends its next step, then turns to the next group, which stepped
 meanwhile. Every car still acts on its latest observation with the current policy, so the rollout is an
 ordinary on-policy rollout (same buffer, same GAE, same update); the same seed gives the same rollout run after
-run. With ``pipeline_groups: 1``, or a vec env without groups, it is SB3's loop unchanged.
+run. With ``pipeline_groups: 1`` the same loop steps all workers at once and fills the buffer SB3's own loop
+fills (tested: actions, values and log-probabilities bit for bit, rewards to float32 rounding). A vec env
+without groups (``vec_env: subproc``) gets SB3's loop itself.
+
+Two things make this loop cheaper than SB3's: actions are sampled by :func:`sample_actions` without building a
+``torch.distributions.Categorical`` (same numbers), and truncated episodes are bootstrapped with one value call
+for all of a step's truncated slots instead of one call per slot.
 
 SB3 has no hook for this, so the loop below follows ``OnPolicyAlgorithm.collect_rollouts`` of the pinned
 stable-baselines3 (2.9.2) step for step, per group, and applies the two wrappers the trainer uses
