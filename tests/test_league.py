@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,14 +100,20 @@ def test_scripted_learner_that_always_scores_gains_rating():
     assert ratings.win_probability("idle") > 0.9 and ratings.current.wins == 30
 
 
-def test_snapshot_acts_from_frozen_weights_and_its_own_normalizer(tmp_path):
+def league_run(tmp_path, n_matches: int) -> tuple[dict, Any, PPO, League]:
+    """A small league run's config, vec env (close it), model and league, bound together."""
     cfg = fast_config(*[f"{k}" for k in LEAGUE_TRAIN])
     env = make_training_env(cfg, 3, seed=0)
+    model = make_model(cfg, env, th.device("cpu"), seed=0)
+    league = League(cfg["league"], tmp_path, n_matches=n_matches, seed=0)
+    league.bind(model, env)
+    env.unwrapped.set_opponents(league)
+    return cfg, env, model, league
+
+
+def test_snapshot_acts_from_frozen_weights_and_its_own_normalizer(tmp_path):
+    cfg, env, model, league = league_run(tmp_path, n_matches=1)
     try:
-        model = make_model(cfg, env, th.device("cpu"), seed=0)
-        league = League(cfg["league"], tmp_path, n_matches=1, seed=0)
-        league.bind(model, env)
-        env.unwrapped.set_opponents(league)
         model.learn(128)
         name = league.snapshot()
         past = league.pool[name]
@@ -137,13 +144,8 @@ def test_snapshot_acts_from_frozen_weights_and_its_own_normalizer(tmp_path):
 def test_past_versions_act_together_as_each_would_alone(tmp_path):
     """All past versions in play answer in one stacked pass (league/stacked.py) with each version's own weights
     and normalizer: the same logits as each version's policy on its own normalized observations."""
-    cfg = fast_config(*[f"{k}" for k in LEAGUE_TRAIN])
-    env = make_training_env(cfg, 3, seed=0)
+    _, env, model, league = league_run(tmp_path, n_matches=4)
     try:
-        model = make_model(cfg, env, th.device("cpu"), seed=0)
-        league = League(cfg["league"], tmp_path, n_matches=4, seed=0)
-        league.bind(model, env)
-        env.unwrapped.set_opponents(league)
         names = []
         for steps in (128, 256, 256):  # three versions: different weights and observation statistics
             model.learn(steps, reset_num_timesteps=False)
