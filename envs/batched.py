@@ -80,18 +80,13 @@ class StateArrays:
         self.ang = np.array([p.angular_velocity for p in physics], dtype=np.float32)
         self.rot = np.array([p.rotation_mtx for p in physics], dtype=np.float32)
         self.car_values = np.array([_car_row(car) for car in cars], dtype=np.float64)
+        self.team = self.car_values[:, _COL["team"]].astype(np.int64)  # [C] 0 blue, 1 orange
+        self.touched = self.car_values[:, _COL["ball_touches"]] > 0      # [C] touched the ball this step
 
     def value(self, name: str) -> np.ndarray:
         """Column ``name`` of :data:`CAR_VALUES`, [C] float64."""
         return self.car_values[:, _COL[name]]
 
-    @property
-    def team(self) -> np.ndarray:
-        return self.car_values[:, _COL["team"]].astype(np.int64)
-
-    @property
-    def touched(self) -> np.ndarray:
-        return self.car_values[:, _COL["ball_touches"]] > 0
 
 
 @dataclass(frozen=True)

@@ -117,8 +117,9 @@ class League:
         self.games = 0
         self.model: Optional[PPO] = None
         self.vec_normalize: Optional[VecNormalize] = None
-        #: The pool's actors as one network (rebuilt when the pool changes; None: not built, or not stackable).
-        self._stacked: Optional[tuple[list[str], Optional[StackedActors]]] = None
+        #: (pool name -> row of the stack, the pool's actors as one network); None until built or after the pool
+        #: changed.
+        self._stacked: Optional[tuple[dict[str, int], Optional[StackedActors]]] = None
         shares = np.array([league_cfg["shares"][kind] for kind in KINDS], dtype=np.float64)
         self.kind_p = shares / shares.sum()
 
@@ -246,7 +247,7 @@ class League:
         rows = np.flatnonzero(~current)
         stacked = self._stacked_pool()
         if stacked is not None:
-            index = {name: i for i, name in enumerate(self._stacked[0])}
+            index = self._stacked[0]
             actions[rows] = stacked.act(obs[rows], np.array([index[name] for name in names[rows]]))
         else:  # versions of different shapes: one pass each
             for name in np.unique(names[rows]):
@@ -255,11 +256,12 @@ class League:
         return actions
 
     def _stacked_pool(self) -> Optional[StackedActors]:
+        """The pool's actors as one network, built once per pool (None: versions of different shapes)."""
         if self._stacked is None:
             names = list(self.pool)
             policies = [self.pool[name].policy for name in names]
             stacked = StackedActors(policies, [self.pool[n].normalizer for n in names]) if can_stack(policies) else None
-            self._stacked = (names, stacked)
+            self._stacked = ({name: i for i, name in enumerate(names)}, stacked)
         return self._stacked[1]
 
     def win_rates(self) -> dict[str, tuple[float, float]]:

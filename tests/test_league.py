@@ -153,7 +153,7 @@ def test_past_versions_act_together_as_each_would_alone(tmp_path):
         obs = np.random.default_rng(1).normal(size=(10, env.observation_space.shape[0])).astype(np.float32) * 3
         version = np.array([2, 0, 1, 1, 2, 0, 0, 2, 1, 2])
         stacked = league._stacked_pool()
-        assert stacked is not None and league._stacked[0] == names
+        assert stacked is not None and list(league._stacked[0]) == names
         for i, name in enumerate(names):
             past = league.pool[name]
             with th.no_grad():
@@ -171,7 +171,7 @@ def test_past_versions_act_together_as_each_would_alone(tmp_path):
         actions = league.act(obs[:3], np.array([0, 1, 2]))
         assert actions.shape == (3,) and ((0 <= actions) & (actions < 90)).all()
         league.drop(names[1])  # the pool changed: the stack is rebuilt without it
-        assert league._stacked is None and league._stacked_pool() is not None and league._stacked[0] == [
+        assert league._stacked is None and league._stacked_pool() is not None and list(league._stacked[0]) == [
             names[0], names[2]]
     finally:
         env.close()
