@@ -155,7 +155,8 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
         "-" * len(RULE),
         f"Rollout:     {num_envs * train['n_steps']} ({num_envs} envs x {train['n_steps']} steps), minibatch "
         f"{train['batch_size']}, {train['n_epochs']} epochs, gamma {train['gamma']}, GAE lambda {train['gae_lambda']}, "
-        f"clip {train['clip_range']}; collection: {getattr(model, 'pipeline_groups', 1)} group(s) in flight",
+        f"clip {train['clip_range']}; collection: {getattr(model, 'pipeline_groups', 1)} group(s) in flight"
+        + ("; + mirrored twins" if train["mirror"] else ""),
         f"Schedules:   LR {train['learning_rate']:.0e} -> {train['final_learning_rate']:.0e}, entropy "
         f"{train['ent_coef']:g} -> {train['final_ent_coef']:g} (linear over {total:,} steps)",
         f"Network:     pi {train['net_arch']['pi']}, vf {train['net_arch']['vf']}, {train['activation']}",
@@ -308,7 +309,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         eval_env = make_eval_env(cfg, seed) if cfg["evaluation"]["eval_freq"] > 0 else None
         if resume:
             try:
-                model = load_model(resume.model_path, env, plan.device, pipeline_groups(cfg))
+                model = load_model(resume.model_path, env, plan.device, cfg)
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT

@@ -1,6 +1,6 @@
 """The throughput benchmark (``python -m bench.throughput``) runs end to end and reports well-formed results.
 
-One real run (subprocess, about a second per stage, ``--profile`` included) is shared by the tests that
+One real run (subprocess, half a second per stage, ``--profile`` included) is shared by the tests that
 check its JSON. No timing thresholds: only shapes, positive rates, the ceiling on top and shares adding
 up to 100 %.
 """
@@ -29,7 +29,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    proc = run_bench("--seconds", "1", "--json", "--profile", "--ray",
+    proc = run_bench("--seconds", "0.5", "--json", "--profile", "--ray",
                      "--set", "environment.selfplay.matches.1v1=1", "--set", "league.matches.1v1=2",
                      "--set", "league.pool_size=2", "--set", "training.device=cpu")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -91,7 +91,7 @@ def test_breakdown_shares_are_percent_of_the_total() -> None:
 
 
 def test_config_error_exits_2_with_the_message() -> None:
-    proc = run_bench("--seconds", "1", "--set", "environment.tick_skip=0")
+    proc = run_bench("--seconds", "0.5", "--set", "environment.tick_skip=0")
     assert proc.returncode == 2
     assert "tick_skip" in proc.stderr
 

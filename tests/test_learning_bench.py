@@ -13,7 +13,7 @@ from tests.helpers import FAST_TRAIN, run_module, set_args
 def test_learning_bench_trains_plays_every_opponent_and_plots(tmp_path):
     overrides = [o for o in FAST_TRAIN if not o.startswith("league.")] + ["league.matches.1v1=1",
                                                                           "league.snapshot_every=256"]
-    result = run_module("bench.learning", "--minutes", "0.4", "--milestones", "0.25", "--episodes", "1",
+    result = run_module("bench.learning", "--minutes", "0.3", "--milestones", "0.15", "--episodes", "1",
                         "--out", "out", "--json", *set_args(overrides), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

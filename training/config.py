@@ -121,6 +121,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "total_timesteps": _POS_INT,
         "n_steps": Field("int", low=2),
         "pipeline_groups": Field("int", low=0, high=16),
+        "mirror": Field("bool"),
         "batch_size": Field("int", low=2),
         "n_epochs": _POS_INT,
         "gamma": Field("float", low=0.0, high=1.0),
@@ -283,6 +284,10 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
     if any(league["matches"].values()) and sum(league["shares"].values()) <= 0:
         raise ConfigError("config section 'league.shares': every share is 0; give past, scripted or self a "
                           "positive share, or set league.matches to 0.")
+    if train["mirror"] and env["obs_builder"] != "default":
+        raise ConfigError(f"config key 'training.mirror' is true, but mirroring knows only the 'default' obs builder "
+                          f"(environment.obs_builder is '{env['obs_builder']}'); set training.mirror=false or "
+                          "environment.obs_builder=default.")
     if train["final_learning_rate"] > train["learning_rate"]:
         raise ConfigError("config key 'training.final_learning_rate' must be <= 'training.learning_rate'.")
     if not any(weight != 0 for weight in cfg["rewards"].values()):

@@ -23,7 +23,7 @@ statistics are updated per group instead of once per step (the same samples, in 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch as th
@@ -35,6 +35,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+
+from training.mirror import RolloutMirror
 
 
 class GroupWrappers:
@@ -108,9 +110,25 @@ def sample_actions(policy: ActorCriticPolicy, obs: th.Tensor) -> tuple[th.Tensor
 
 class PipelinedPPO(PPO):
     """SB3's PPO with pipelined rollout collection (module docstring). ``pipeline_groups`` is set by the trainer
-    from ``training.pipeline_groups``; a model saved by it loads with ``PPO.load`` as any PPO model."""
+    from ``training.pipeline_groups`` and ``mirror`` from ``training.mirror`` (each update also learns from the
+    rollout's mirrored twin, ``training/mirror.py``); a model saved by it loads with ``PPO.load`` as any PPO
+    model."""
 
     pipeline_groups: int = 1
+    mirror: Optional[RolloutMirror] = None
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "mirror"]
+
+    def train(self) -> None:
+        if self.mirror is None:
+            return super().train()
+        rollout = self.rollout_buffer
+        self.rollout_buffer = self.mirror.augment(rollout, self.policy, self.get_vec_normalize_env())
+        try:
+            super().train()
+        finally:
+            self.rollout_buffer = rollout
 
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer,
                          n_rollout_steps: int) -> bool:

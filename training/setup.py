@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
+import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
@@ -15,9 +16,10 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from callbacks.torch_threads import UpdateThreadsCallback
 from envs.selfplay_vec_env import make_selfplay_vec_env
+from training.mirror import RolloutMirror
 from training.pipeline import PipelinedPPO
 from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
-from envs.components import team_sizes
+from envs.components import ACTION_PARSERS, team_sizes
 from training.config import ConfigError, league_match_counts
 from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
 
@@ -121,7 +123,16 @@ def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -
     with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
     with no_mlp_on_gpu_warning():
         model = _new_model(cfg, env, device, seed)
+    return configure_model(model, cfg)
+
+
+def configure_model(model: PPO, cfg: dict[str, Any]) -> PPO:
+    """Set what a :class:`training.pipeline.PipelinedPPO` takes from the config but does not save:
+    ``training.pipeline_groups`` and ``training.mirror`` (a new model and a resumed one alike)."""
     model.pipeline_groups = pipeline_groups(cfg)
+    env_cfg = cfg["environment"]
+    table = np.asarray(ACTION_PARSERS[env_cfg["action_parser"]].make_lookup_table())
+    model.mirror = RolloutMirror(env_cfg["obs_zero_padding"], table) if cfg["training"]["mirror"] else None
     return model
 
 
@@ -192,9 +203,9 @@ def load_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
     return vec_norm
 
 
-def load_model(path: Path, env: VecEnv, device: th.device | str, pipeline_groups: int = 1) -> PPO:
+def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: dict[str, Any]) -> PPO:
     """``PPO.load`` onto ``env`` after :func:`training.model_files.read_model_data` checked the file and
-    its spaces were checked against ``env``'s.
+    its spaces were checked against ``env``'s; configured by ``cfg`` (:func:`configure_model`).
 
     :raises BadModelFile: unreadable or not PPO. :raises ValueError: spaces differ from the env's.
     """
@@ -203,5 +214,4 @@ def load_model(path: Path, env: VecEnv, device: th.device | str, pipeline_groups
                  env, f"model '{path}'")
     with no_mlp_on_gpu_warning():
         model = PipelinedPPO.load(path, env=env, device=device)
-    model.pipeline_groups = pipeline_groups
-    return model
+    return configure_model(model, cfg)
