@@ -58,7 +58,6 @@ from training.setup import (
     make_model,
     make_threads_callback,
     make_training_env,
-    pipeline_groups,
     resolve_device,
     set_torch_threads,
 )
