@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 from rlgym.api import ObsBuilder, RLGym, StateMutator, TransitionEngine
 from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
 from rlgym.rocket_league.done_conditions import AnyCondition, GoalCondition, NoTouchTimeoutCondition, TimeoutCondition
@@ -96,3 +97,9 @@ def team_sizes(matches: dict[str, int]) -> list[int]:
 def selfplay_team_sizes(env_cfg: dict[str, Any]) -> list[int]:
     """Team size of every self-play match (``environment.selfplay.matches``), in slot order."""
     return team_sizes(env_cfg["selfplay"]["matches"])
+
+
+def lookup_table(env_cfg: dict[str, Any]) -> np.ndarray:
+    """The action parser's lookup table, ``[n_actions, 8]`` (rlgym's ``LookupTableAction.make_lookup_table``;
+    ``lookup_table`` is the only action parser the config accepts)."""
+    return np.asarray(ACTION_PARSERS[env_cfg["action_parser"]].make_lookup_table())

@@ -18,7 +18,7 @@ from rlgym.rocket_league.common_values import BLUE_TEAM
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from envs.components import ACTION_PARSERS, build_match
+from envs.components import build_match, lookup_table  # lookup_table: re-exported for the scripts
 from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
 from training.model_files import inspect_pair, read_normalizer
 
@@ -91,12 +91,6 @@ class MatchEpisode:
     orange_goals: int
     blue_touched: bool
     orange_touched: bool
-
-
-def lookup_table(env_cfg: dict[str, Any]) -> np.ndarray:
-    """The action parser's lookup table, ``[n_actions, 8]`` (rlgym's ``LookupTableAction.make_lookup_table``;
-    ``lookup_table`` is the only action parser the config accepts)."""
-    return np.asarray(ACTION_PARSERS[env_cfg["action_parser"]].make_lookup_table())
 
 
 def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any], reward_weights: dict[str, float],

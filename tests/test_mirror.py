@@ -14,7 +14,7 @@ from stable_baselines3 import PPO
 
 from envs.components import build_match
 from envs.mirror import ObsMirror, action_mirror, pad_mirror_permutation
-from play.match import lookup_table
+from envs.components import lookup_table
 from tests.helpers import fast_config
 from training.setup import make_model, make_training_env
 

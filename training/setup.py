@@ -8,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
-import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
@@ -19,7 +18,7 @@ from envs.selfplay_vec_env import make_selfplay_vec_env
 from training.mirror import RolloutMirror
 from training.pipeline import PipelinedPPO
 from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
-from envs.components import ACTION_PARSERS, team_sizes
+from envs.components import lookup_table, team_sizes
 from training.config import ConfigError, league_match_counts
 from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
 
@@ -131,8 +130,8 @@ def configure_model(model: PPO, cfg: dict[str, Any]) -> PPO:
     ``training.pipeline_groups`` and ``training.mirror`` (a new model and a resumed one alike)."""
     model.pipeline_groups = pipeline_groups(cfg)
     env_cfg = cfg["environment"]
-    table = np.asarray(ACTION_PARSERS[env_cfg["action_parser"]].make_lookup_table())
-    model.mirror = RolloutMirror(env_cfg["obs_zero_padding"], table) if cfg["training"]["mirror"] else None
+    model.mirror = (RolloutMirror(env_cfg["obs_zero_padding"], lookup_table(env_cfg)) if cfg["training"]["mirror"]
+                    else None)
     return model
 
 
