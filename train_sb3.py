@@ -61,7 +61,14 @@ from training.setup import (
     resolve_device,
     set_torch_threads,
 )
-from training.signals import StopRequested, hold_stop_signals, install_snapshot_handler, install_stop_handlers, say
+from training.signals import (
+    StopRequested,
+    hold_stop_signals,
+    install_snapshot_handler,
+    install_stop_handlers,
+    say,
+    stop_behind,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -254,6 +261,13 @@ def save_named(model: PPO, run: Run, tag: str, saved: str, cause: str = "", erro
     return None
 
 
+def save_stopped(model: PPO, run: Run, stop: StopRequested) -> int:
+    """Save the ``interrupted`` pair after a stop signal; returns the exit code (128 + signal number)."""
+    failed = save_named(model, run, "interrupted", f"\n{stop.name}: stopped at {model.num_timesteps:,} steps. "
+                        "Saved {model} + {norm}.\nResume with: python train_sb3.py --resume {model}")
+    return stop.exit_code if failed is None else failed
+
+
 def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interval: int) -> int:
     """``model.learn`` for the rest of the run, then the final pair; every way out saves what is good."""
     try:
@@ -261,15 +275,15 @@ def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interv
                     log_interval=log_interval, reset_num_timesteps=False)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (StopRequested)
         hold_stop_signals()
-        stop = exc if isinstance(exc, StopRequested) else StopRequested()
-        failed = save_named(model, run, "interrupted", f"\n{stop.name}: stopped at {model.num_timesteps:,} steps. "
-                            "Saved {model} + {norm}.\nResume with: python train_sb3.py --resume {model}")
-        return stop.exit_code if failed is None else failed
+        return save_stopped(model, run, stop_behind(exc) or StopRequested())
     except DivergedError as exc:  # found by TrainingHealthCallback or refused by a checkpoint save
         hold_stop_signals()
         return report_divergence(run, exc)
     except BaseException as exc:
         hold_stop_signals()
+        stop = stop_behind(exc)  # a stop signal that a library rewrapped (torch.save turns it into a RuntimeError)
+        if stop is not None:
+            return save_stopped(model, run, stop)
         # A NaN can also surface as an error inside an update (torch refuses NaN logits): then it is a divergence.
         failed = save_named(model, run, "interrupted", f"\nTraining failed at {model.num_timesteps:,} steps; saved "
                             "{model} + {norm} first.", cause=f" (the update failed with {type(exc).__name__}: {exc})",

@@ -10,9 +10,10 @@ shows the share of sim spent on them).
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -27,12 +28,14 @@ class StageResult:
     :param steps: agent-steps measured. :param seconds: wall seconds they took.
     :param sps: agent-steps per second (for the ceiling, the sum of per-process rates).
     :param detail: one line saying what ran.
+    :param extra: what a probe measured on the stage's env before it closed (see :func:`run_train_stage`).
     """
 
     steps: int
     seconds: float
     sps: float
     detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_for(seconds: float, step: Callable[[], int], warmup: int = WARMUP_STEPS) -> tuple[int, float]:
@@ -249,8 +252,10 @@ def make_iteration_clock(seconds: float, on_mark: Optional[Callable[[int, bool],
     return IterationClock()
 
 
-def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any) -> StageResult:
-    """Stage ``train``: ``PPO.learn`` end to end after one warm-up iteration.
+def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any,
+                    probe: Optional[Callable[[Any], dict[str, Any]]] = None) -> StageResult:
+    """Stage ``train``: ``PPO.learn`` end to end after one warm-up iteration; then ``probe(env)``, if given,
+    measures more on the same env (the Ray link: one Ray start instead of two) into ``extra``.
 
     The rate is the ``num_timesteps`` gained over whole iterations (collection + ``dump_logs`` + ``train()``,
     the PPO update) divided by their wall time, measured by :func:`make_iteration_clock` for at least
@@ -270,14 +275,16 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
         clock = make_iteration_clock(seconds)
         model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(train), clock]),
                     log_interval=cfg["logging"]["log_interval"])
+        extra = probe(env.unwrapped) if probe else {}
     finally:
         env.close()
         league_dir.cleanup()
     (t0, n0), (t1, n1) = clock.marks[1], clock.marks[-1]
     iterations = len(clock.marks) - 2
     league = f", league with {pool} past versions" if pool else ", no league"
-    return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} steps, "
-                                     f"{train['n_epochs']} epochs of minibatch {train['batch_size']}{league}")
+    result = _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} "
+                                       f"steps, {train['n_epochs']} epochs of minibatch {train['batch_size']}{league}")
+    return dataclasses.replace(result, extra=extra)
 
 
 def attach_full_league(cfg: dict[str, Any], model: Any, env: Any, folder: Path) -> int:
@@ -319,36 +326,29 @@ def on_ray(cfg: dict[str, Any], cores: int) -> dict[str, Any]:
             "ray": {**cfg["ray"], "address": "local", "num_cpus": cores}}
 
 
-def measure_ray_link(cfg: dict[str, Any], calls: int = 50) -> dict[str, float]:
-    """What one trainer <-> actor step costs on the wire, on the Ray config ``cfg`` (see :func:`on_ray`): the
-    median round trip of an empty actor call (ms) and the pickled bytes of one step's request and reply."""
+def measure_ray_link(env: Any, calls: int = 50) -> dict[str, float]:
+    """What one trainer <-> actor step costs on the wire, on a :class:`envs.ray_vec_env.RayVecEnv` (the
+    ``train_ray`` stage's, see :func:`on_ray`): the median round trip of an empty actor call (ms) and the
+    pickled bytes of one step's request and reply."""
     import pickle
     import time
 
     import numpy as np
 
-    from envs.components import team_sizes
-    from envs.ray_vec_env import RayVecEnv
-    from training.config import league_match_counts
+    env.reset()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        env.ray.get(env._actors[0].handle.node.remote())
+        times.append(time.perf_counter() - start)
+    request_bytes = reply_bytes = 0
+    for index, actor in enumerate(env._actors):  # one step of every actor, as the env sends it
+        league, opp = env._league_rows[index]
+        request = (np.zeros(actor.plan.slots.stop - actor.plan.slots.start, dtype=np.int64),
+                   np.zeros(opp.stop - opp.start, dtype=np.int64), env.opp_kind[league].copy())
+        reply = env.ray.get(actor.handle.step.remote(*request))
+        request_bytes += len(pickle.dumps(request))
+        reply_bytes += len(pickle.dumps(reply))
+    return {"round_trip_ms": float(np.median(times)) * 1000, "request_bytes": request_bytes,
+            "reply_bytes": reply_bytes, "slots": env.num_envs, "actors": len(env._actors)}
 
-    env = RayVecEnv(cfg["environment"], cfg["rewards"], cfg["training"]["seed"], cfg["ray"],
-                    league_sizes=team_sizes(league_match_counts(cfg)))
-    try:
-        env.reset()
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            env.ray.get(env._actors[0].handle.node.remote())
-            times.append(time.perf_counter() - start)
-        request_bytes = reply_bytes = 0
-        for index, actor in enumerate(env._actors):  # one step of every actor, as the env sends it
-            league, opp = env._league_rows[index]
-            request = (np.zeros(actor.plan.slots.stop - actor.plan.slots.start, dtype=np.int64),
-                       np.zeros(opp.stop - opp.start, dtype=np.int64), env.opp_kind[league].copy())
-            reply = env.ray.get(actor.handle.step.remote(*request))
-            request_bytes += len(pickle.dumps(request))
-            reply_bytes += len(pickle.dumps(reply))
-        return {"round_trip_ms": float(np.median(times)) * 1000, "request_bytes": request_bytes,
-                "reply_bytes": reply_bytes, "slots": env.num_envs, "actors": len(env._actors)}
-    finally:
-        env.close()

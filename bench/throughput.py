@@ -153,7 +153,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "collect_policy": lambda: stages.run_collect_policy_stage(cfg, seconds, num_envs, device),
         "train": lambda: stages.run_train_stage(cfg, seconds, num_envs, device),
         "train_no_league": lambda: stages.run_train_stage(stages.without_league(cfg), seconds, num_envs, device),
-        "train_ray": lambda: stages.run_train_stage(stages.on_ray(cfg, cores), seconds, num_envs, device),
+        "train_ray": lambda: stages.run_train_stage(stages.on_ray(cfg, cores), seconds, num_envs, device,
+                                                    probe=stages.measure_ray_link),
     }
     if args.ray and env["vec_env"] != "selfplay":
         print("error: --ray needs environment.vec_env: selfplay", file=sys.stderr)
@@ -179,7 +180,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"League: train / train_no_league = {report['league_cost']['train_over_train_no_league']:.3f} "
               "(same learning cars; the league's extra simulated cars and opponent inference)")
     if args.ray and "train_ray" in results:
-        link = stages.measure_ray_link(stages.on_ray(cfg, cores))
+        link = results["train_ray"].extra  # measured on the train_ray stage's env, before it closed
         report["ray"] = {"train_ray_over_train": results["train_ray"].sps / results["train"].sps, **link}
         print(f"Ray: train_ray / train = {report['ray']['train_ray_over_train']:.3f}; one step on the wire: "
               f"{link['request_bytes']:,} B to the {link['actors']} actors, {link['reply_bytes']:,} B back "

@@ -24,6 +24,8 @@ import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
+from training.signals import stop_signals_deferred
+
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.zip$")
 
 
@@ -87,6 +89,7 @@ def save_pair(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize], model
 
     A crash or a full disk at any point leaves any previous file of the same name whole (the ``OSError``
     propagates). The model is renamed last, so a model file on disk always has its normalizer beside it.
+    A stop signal (Ctrl-C, SIGTERM) that arrives during the save is acted on once both files are written.
 
     :raises DivergedError: the weights or normalizer statistics hold NaN/inf; nothing is written.
     """
@@ -98,11 +101,12 @@ def save_pair(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize], model
     tmp_model = model_path.with_name(f".{model_path.name}.{os.getpid()}.tmp")
     tmp_norm = normalizer_path.with_name(f".{normalizer_path.name}.{os.getpid()}.tmp")
     try:
-        model.save(tmp_model)
-        if vec_normalize is not None:
-            vec_normalize.save(str(tmp_norm))
-            _atomic_replace(tmp_norm, normalizer_path)
-        _atomic_replace(tmp_model, model_path)
+        with stop_signals_deferred():
+            model.save(tmp_model)
+            if vec_normalize is not None:
+                vec_normalize.save(str(tmp_norm))
+                _atomic_replace(tmp_norm, normalizer_path)
+            _atomic_replace(tmp_model, model_path)
     finally:
         for tmp in (tmp_model, tmp_norm):
             tmp.unlink(missing_ok=True)

@@ -11,6 +11,10 @@ Python only turns SIGINT into ``KeyboardInterrupt``; SIGTERM and SIGHUP would en
 saving. Here the first of them raises :class:`StopRequested` (a ``KeyboardInterrupt``, so code that already
 cleans up on Ctrl-C does the same for them) and, in the same handler, turns further stop signals into a
 notice (:func:`hold_stop_signals`), so a second signal cannot cut the save short.
+
+A stop signal that lands in the middle of a periodic save (checkpoint, best model, league snapshot) waits
+for the end of that save (:func:`stop_signals_deferred`): an exception raised inside ``torch.save`` would
+leave its zip writer half-written and come out as an unrelated ``RuntimeError`` instead of a clean stop.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Any, Callable
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 SNAPSHOT_SIGNAL = getattr(signal, "SIGUSR1", None)
@@ -32,6 +38,19 @@ class StopRequested(KeyboardInterrupt):
         self.signum = signum
         self.name = signal.Signals(signum).name
         self.exit_code = 128 + signum
+
+
+def stop_behind(exc: BaseException) -> "StopRequested | None":
+    """The stop signal that ``exc`` was raised while handling, if any: library code that catches an
+    exception and raises its own (``torch.save`` closing a zip file, for one) hides the stop request in
+    ``__context__``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc if isinstance(exc, StopRequested) else StopRequested()
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _raise_stop(signum: int, frame: Any) -> None:
@@ -55,6 +74,34 @@ def hold_stop_signals() -> None:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, notice)
+
+
+@contextmanager
+def stop_signals_deferred() -> Iterator[None]:
+    """Inside the block, stop signals are only recorded; when it ends, the first one recorded goes to the
+    handler that was in place before (raise :class:`StopRequested`, print the notice, or the default action).
+
+    Outside the main thread Python cannot set handlers (and signals are only delivered to the main thread),
+    so there the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if pending:
+            handler = previous[pending[0]]
+            if callable(handler):
+                handler(pending[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), pending[0])
 
 
 def install_snapshot_handler(request_save: Callable[[], None]) -> None:
