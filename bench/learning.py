@@ -128,14 +128,15 @@ def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) ->
                          "goals_against": summary["goals_against_per_episode"],
                          "win_rate": summary["win_rate"],
                          "decided_win_rate": summary["win_rate"] / decided if decided else None,
+                         "spots_touched": summary["start_spots_touched"], "spots": summary["start_spots"],
                          "episodes": summary["episodes"]})
     return rows
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    header = ("opponent", "mode", "touch", "goals for", "against", "win", "win of decided")
-    table = [header] + [(r["opponent"], r["mode"], f"{r['touch_rate']:.0%}", f"{r['goals_for']:.2f}",
-                         f"{r['goals_against']:.2f}", f"{r['win_rate']:.0%}",
+    header = ("opponent", "mode", "touch", "spots touched", "goals for", "against", "win", "win of decided")
+    table = [header] + [(r["opponent"], r["mode"], f"{r['touch_rate']:.0%}", f"{r['spots_touched']}/{r['spots']}",
+                         f"{r['goals_for']:.2f}", f"{r['goals_against']:.2f}", f"{r['win_rate']:.0%}",
                          "-" if r["decided_win_rate"] is None else f"{r['decided_win_rate']:.0%}") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]

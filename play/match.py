@@ -83,7 +83,8 @@ def make_driver(opponent: str, table: np.ndarray, seed: int, deterministic: bool
 @dataclass
 class MatchEpisode:
     """One episode. ``reward`` is the blue cars' mean raw reward sum; ``length_s`` in game seconds; ``*_touched``
-    whether a car of that team touched the ball."""
+    whether a car of that team touched the ball; ``blue_start`` where the first blue car started (x, y in uu,
+    rounded): from kickoffs, one of the five kickoff spots."""
 
     reward: float
     length_s: float
@@ -91,6 +92,7 @@ class MatchEpisode:
     orange_goals: int
     blue_touched: bool
     orange_touched: bool
+    blue_start: tuple[int, int] = (0, 0)
 
 
 def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any], reward_weights: dict[str, float],
@@ -118,6 +120,7 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any
     results: list[MatchEpisode] = []
     try:
         obs = match.reset()
+        start = blue_start(match.state)
         reward = 0.0
         steps = blue_goals = orange_goals = 0
         touched = {0: False, 1: False}
@@ -145,8 +148,9 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any
                 observer({"state": state}, step_reward, len(results) + 1, blue_goals, orange_goals)
             if any(terminated.values()) or any(truncated.values()):
                 results.append(MatchEpisode(reward, steps * decision_seconds, blue_goals, orange_goals,
-                                            touched[0], touched[1]))
+                                            touched[0], touched[1], start))
                 obs = match.reset()
+                start = blue_start(match.state)
                 reward = 0.0
                 steps = blue_goals = orange_goals = 0
                 touched = {0: False, 1: False}
@@ -155,8 +159,18 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any
     return results
 
 
+def blue_start(state: GameState) -> tuple[int, int]:
+    """Where the first blue car (by agent id) starts, (x, y) in uu rounded to whole units."""
+    car = next(state.cars[a] for a in sorted(state.cars) if state.cars[a].team_num == BLUE_TEAM)
+    x, y = car.physics.position[:2]
+    return int(round(float(x))), int(round(float(y)))
+
+
 def summarize_episodes(results: Sequence[MatchEpisode]) -> dict[str, Any]:
-    """Per-episode means from blue's side: goals for/against, touch rates, win/draw/loss shares."""
+    """Per-episode means from blue's side: goals for/against, touch rates, win/draw/loss shares, and the start
+    spots (``start_spots``: how many different blue start positions were played, ``start_spots_touched``: from
+    how many of them blue touched the ball at least once; from kickoffs a deterministic bot against a
+    deterministic opponent plays one game per spot, so these say more than the touch rate)."""
     rewards = np.array([r.reward for r in results])
     margin = np.array([r.blue_goals - r.orange_goals for r in results])
     return {
@@ -170,4 +184,6 @@ def summarize_episodes(results: Sequence[MatchEpisode]) -> dict[str, Any]:
                        "orange": float(np.mean([r.orange_touched for r in results]))},
         "win_rate": float(np.mean(margin > 0)),
         "loss_rate": float(np.mean(margin < 0)),
+        "start_spots": len({r.blue_start for r in results}),
+        "start_spots_touched": len({r.blue_start for r in results if r.blue_touched}),
     }

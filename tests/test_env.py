@@ -170,6 +170,11 @@ def test_scripted_chaser_reaches_the_ball_and_scores_on_an_idle_car(cfg):
     env_cfg = dict(cfg["environment"], no_touch_timeout_seconds=10.0, state_mutators=["kickoff"])
     table = lookup_table(env_cfg)
     chaser, idle = make_driver("chaser", table, 0), make_driver("idle", table, 0)
-    summary = summarize_episodes(play_episodes(chaser, idle, env_cfg, cfg["rewards"], 1, 4, seed=1))
+    games = play_episodes(chaser, idle, env_cfg, cfg["rewards"], 1, 4, seed=1)
+    summary = summarize_episodes(games)
     assert summary["touch_rate"]["blue"] == 1.0 and summary["touch_rate"]["orange"] == 0.0
     assert summary["goals_for_per_episode"] > 0 and summary["goals_against_per_episode"] == 0
+    # Each game's start is one of blue's five kickoff spots, and the spot counts follow from them.
+    kickoff_spots = {(-2048, -2560), (2048, -2560), (-256, -3840), (256, -3840), (0, -4608)}
+    assert {game.blue_start for game in games} <= kickoff_spots
+    assert summary["start_spots"] == summary["start_spots_touched"] == len({game.blue_start for game in games})

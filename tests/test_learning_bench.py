@@ -25,6 +25,7 @@ def test_learning_bench_trains_plays_every_opponent_and_plots(tmp_path):
     assert {row["mode"] for row in report["rows"]} == {"deterministic", "stochastic"}
     for row in report["rows"]:
         assert row["episodes"] == 1 and 0.0 <= row["touch_rate"] <= 1.0 and row["goals_for"] >= 0
-    assert "touch  goals for" in result.stdout  # the readable table
+        assert row["spots"] == 1 and row["spots_touched"] == int(row["touch_rate"] == 1.0)  # one kickoff, one spot
+    assert "touch  spots touched  goals for" in result.stdout  # the readable table
     image = Image.open(tmp_path / report["png"])  # relative to the folder it ran in
     assert image.size[0] > 400 and image.size[1] > 300
