@@ -300,6 +300,8 @@ def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interv
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     install_stop_handlers()  # Ctrl-C, SIGTERM, SIGHUP: save and stop (see training/signals.py)
+    early_snapshots: list[bool] = []  # SIGUSR1 before training starts: remembered (its default would kill us)
+    install_snapshot_handler(lambda: early_snapshots.append(True))
     if args.list_runs:
         print(format_runs(Path(args.checkpoint_dir)))
         return 0
@@ -349,6 +351,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         checkpoints = PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(run.checkpoint_dir), plan.num_envs,
                                              cfg["checkpoints"]["keep_last"])
         install_snapshot_handler(checkpoints.request_save)  # kill -USR1 <pid>: a pair now, training goes on
+        if early_snapshots:
+            checkpoints.request_save()
         callbacks = [
             make_threads_callback(train_cfg),
             EntropyScheduleCallback(ent_schedule(train_cfg)),

@@ -29,11 +29,12 @@ from typing import Any, Optional
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTED = ("idle", "random", "chaser")
 EXIT_USAGE = 2
+STARTUP_TIMEOUT_S = 300  # longest wait for a run to be set up before its minutes start counting
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.learning", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training time (default 10)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training time, counted from when the run is set up (default 10)")
     parser.add_argument("--milestones", type=float, nargs="*", default=[],
                         help="minutes at which a checkpoint is saved (SIGUSR1) to play the final model against")
     parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's)")
@@ -66,9 +67,14 @@ def train_for(args: argparse.Namespace, run_name: str) -> tuple[Path, list[Path]
     out.mkdir(parents=True, exist_ok=True)
     with log.open("w") as output:
         proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(REPO)))
-        start = time.monotonic()
         milestones: list[Path] = []
         try:
+            # The clock starts when the run is set up (its config.yaml is written just before training starts),
+            # so that a slow start (imports, workers, a busy machine) does not eat into the training minutes.
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not (run_dir / "config.yaml").is_file() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            start = time.monotonic()
             for minute in sorted(args.milestones) + [args.minutes]:
                 while time.monotonic() - start < minute * 60:
                     if proc.poll() == 0:  # training.total_timesteps reached before the time was up
