@@ -34,7 +34,8 @@ STARTUP_TIMEOUT_S = 300  # longest wait for a run to be set up before its minute
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.learning", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training time, counted from when the run is set up (default 10)")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="wall-clock training time, counted from when the run is set up (default 10)")
     parser.add_argument("--milestones", type=float, nargs="*", default=[],
                         help="minutes at which a checkpoint is saved (SIGUSR1) to play the final model against")
     parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's)")

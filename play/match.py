@@ -92,7 +92,7 @@ class MatchEpisode:
     orange_goals: int
     blue_touched: bool
     orange_touched: bool
-    blue_start: tuple[int, int] = (0, 0)
+    blue_start: tuple[int, int]
 
 
 def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any], reward_weights: dict[str, float],

@@ -178,7 +178,7 @@ class SignalledMidSave(PPO):
 
 def test_ctrl_c_during_a_save_lets_the_pair_finish_then_stops(tmp_path):
     """Last CI failure: SIGINT inside ``torch.save`` left its zip half-written and came out as a RuntimeError
-    (exit 1, no interrupted pair). Now the save finishes, then the stop is raised."""
+    (exit 1 instead of 130). Now the save finishes, then the stop is raised."""
     vec_norm = VecNormalize(DummyVecEnv([lambda: gym.make("CartPole-v1")]))
     model = SignalledMidSave("MlpPolicy", vec_norm, n_steps=64, device="cpu")
     model_path, norm_path = tmp_path / "checkpoint_64.zip", tmp_path / "vecnormalize_64.pkl"
