@@ -261,29 +261,21 @@ def save_named(model: PPO, run: Run, tag: str, saved: str, cause: str = "", erro
     return None
 
 
-def save_stopped(model: PPO, run: Run, stop: StopRequested) -> int:
-    """Save the ``interrupted`` pair after a stop signal; returns the exit code (128 + signal number)."""
-    failed = save_named(model, run, "interrupted", f"\n{stop.name}: stopped at {model.num_timesteps:,} steps. "
-                        "Saved {model} + {norm}.\nResume with: python train_sb3.py --resume {model}")
-    return stop.exit_code if failed is None else failed
-
-
 def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interval: int) -> int:
     """``model.learn`` for the rest of the run, then the final pair; every way out saves what is good."""
     try:
         model.learn(total_timesteps=total - model.num_timesteps, callback=CallbackList(callbacks),
                     log_interval=log_interval, reset_num_timesteps=False)
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (StopRequested)
-        hold_stop_signals()
-        return save_stopped(model, run, stop_behind(exc) or StopRequested())
     except DivergedError as exc:  # found by TrainingHealthCallback or refused by a checkpoint save
         hold_stop_signals()
         return report_divergence(run, exc)
     except BaseException as exc:
         hold_stop_signals()
-        stop = stop_behind(exc)  # a stop signal that a library rewrapped (torch.save turns it into a RuntimeError)
+        stop = stop_behind(exc)  # Ctrl-C, SIGTERM, SIGHUP, also when a library rewrapped it in its own error
         if stop is not None:
-            return save_stopped(model, run, stop)
+            failed = save_named(model, run, "interrupted", f"\n{stop.name}: stopped at {model.num_timesteps:,} "
+                                "steps. Saved {model} + {norm}.\nResume with: python train_sb3.py --resume {model}")
+            return stop.exit_code if failed is None else failed
         # A NaN can also surface as an error inside an update (torch refuses NaN logits): then it is a divergence.
         failed = save_named(model, run, "interrupted", f"\nTraining failed at {model.num_timesteps:,} steps; saved "
                             "{model} + {norm} first.", cause=f" (the update failed with {type(exc).__name__}: {exc})",
@@ -300,8 +292,6 @@ def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interv
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     install_stop_handlers()  # Ctrl-C, SIGTERM, SIGHUP: save and stop (see training/signals.py)
-    early_snapshots: list[bool] = []  # SIGUSR1 before training starts: remembered (its default would kill us)
-    install_snapshot_handler(lambda: early_snapshots.append(True))
     if args.list_runs:
         print(format_runs(Path(args.checkpoint_dir)))
         return 0
@@ -314,6 +304,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return stop.exit_code
 
     cfg, run, resume = plan.cfg, plan.run, plan.resume
+    checkpoints = PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(run.checkpoint_dir), plan.num_envs,
+                                         cfg["checkpoints"]["keep_last"])
+    # kill -USR1 <pid>: a pair at the next step, training goes on. Installed before the (slow) setup, so that a
+    # SIGUSR1 sent while workers start is kept for the first step instead of killing us (its default action).
+    install_snapshot_handler(checkpoints.request_save)
     train_cfg = cfg["training"]
     set_torch_threads(train_cfg["torch_threads"])
     seed = train_cfg["seed"]
@@ -348,11 +343,6 @@ def main(argv: Optional[list[str]] = None) -> int:
                   "Pass a larger --total-timesteps to train further.")
             return 0
 
-        checkpoints = PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(run.checkpoint_dir), plan.num_envs,
-                                             cfg["checkpoints"]["keep_last"])
-        install_snapshot_handler(checkpoints.request_save)  # kill -USR1 <pid>: a pair now, training goes on
-        if early_snapshots:
-            checkpoints.request_save()
         callbacks = [
             make_threads_callback(train_cfg),
             EntropyScheduleCallback(ent_schedule(train_cfg)),

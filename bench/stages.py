@@ -10,7 +10,6 @@ shows the share of sim spent on them).
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -55,8 +54,8 @@ def run_for(seconds: float, step: Callable[[], int], warmup: int = WARMUP_STEPS)
             return steps, now - start
 
 
-def _result(steps: int, seconds: float, detail: str) -> StageResult:
-    return StageResult(steps, seconds, steps / seconds if seconds > 0 else 0.0, detail)
+def _result(steps: int, seconds: float, detail: str, extra: Optional[dict[str, Any]] = None) -> StageResult:
+    return StageResult(steps, seconds, steps / seconds if seconds > 0 else 0.0, detail, extra or {})
 
 
 def run_ceiling_stage(cfg: dict[str, Any], seconds: float, processes: int) -> StageResult:
@@ -282,9 +281,8 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
     (t0, n0), (t1, n1) = clock.marks[1], clock.marks[-1]
     iterations = len(clock.marks) - 2
     league = f", league with {pool} past versions" if pool else ", no league"
-    result = _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} "
-                                       f"steps, {train['n_epochs']} epochs of minibatch {train['batch_size']}{league}")
-    return dataclasses.replace(result, extra=extra)
+    return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} steps, "
+                                     f"{train['n_epochs']} epochs of minibatch {train['batch_size']}{league}", extra)
 
 
 def attach_full_league(cfg: dict[str, Any], model: Any, env: Any, folder: Path) -> int:
