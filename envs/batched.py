@@ -254,12 +254,13 @@ class BatchedStep:
 
     def __init__(self, obs_builder: FastDefaultObs, part_names: Sequence[str], weights: Sequence[float],
                  episode_seconds: float, no_touch_seconds: float, n_matches: int,
-                 fallback: Optional[dict[str, Callable[[int], dict]]] = None):
+                 fallback: Optional[dict[str, Callable[[int], dict]]] = None, no_touch_terminal: bool = False):
         self.obs = BatchedDefaultObs(obs_builder)
         self.part_names = tuple(part_names)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.episode_seconds = episode_seconds
         self.no_touch_seconds = no_touch_seconds
+        self.no_touch_terminal = no_touch_terminal
         self.fallback = fallback or {}
         self.clocks = MatchClocks(n_matches)
 
@@ -280,14 +281,16 @@ class BatchedStep:
 
     def dones(self, s: StateArrays) -> tuple[np.ndarray, np.ndarray]:
         """Per match (terminated, truncated) [M] bool: rlgym's GoalCondition; TimeoutCondition and
-        NoTouchTimeoutCondition (game seconds since the episode's first tick / the last touch)."""
+        NoTouchTimeoutCondition (game seconds since the episode's first tick / the last touch), the latter a
+        termination instead when ``no_touch_terminal``."""
         clocks = self.clocks
         touched_any = np.bincount(s.car_match, weights=s.touched, minlength=len(s.tick)) > 0
         clocks.last_touch_tick[touched_any] = s.tick[touched_any]
-        terminated = s.goal_scored.copy()
-        truncated = ((s.tick - clocks.start_tick) / TICKS_PER_SECOND >= self.episode_seconds) | (
-            ~touched_any & ((s.tick - clocks.last_touch_tick) / TICKS_PER_SECOND >= self.no_touch_seconds))
-        return terminated, truncated
+        no_touch = ~touched_any & ((s.tick - clocks.last_touch_tick) / TICKS_PER_SECOND >= self.no_touch_seconds)
+        timeout = (s.tick - clocks.start_tick) / TICKS_PER_SECOND >= self.episode_seconds
+        if self.no_touch_terminal:
+            return s.goal_scored | no_touch, timeout & ~no_touch
+        return s.goal_scored.copy(), timeout | no_touch
 
     def rewards(self, s: StateArrays, terminated: np.ndarray, truncated: np.ndarray,
                 agent_orders: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:

@@ -69,6 +69,8 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
     if state_mutator is not None:
         mutators = [state_mutator]
     reward_fn = NamedPartsReward(reward_weights)
+    no_touch = [NoTouchTimeoutCondition(env_cfg["no_touch_timeout_seconds"])]
+    terminal = env_cfg["no_touch_timeout_terminal"]
     obs_builder: ObsBuilder = OBS_BUILDERS[env_cfg["obs_builder"]](zero_padding=env_cfg["obs_zero_padding"])
     match = RLGym(
         state_mutator=MutatorSequence(FixedTeamSizeMutator(blue, orange), *mutators),
@@ -76,11 +78,8 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
         action_parser=RepeatAction(ACTION_PARSERS[env_cfg["action_parser"]](), repeats=env_cfg["tick_skip"]),
         reward_fn=reward_fn,
         transition_engine=transition_engine or RepeatedActionEngine(),
-        termination_cond=GoalCondition(),
-        truncation_cond=AnyCondition(
-            TimeoutCondition(env_cfg["episode_seconds"]),
-            NoTouchTimeoutCondition(env_cfg["no_touch_timeout_seconds"]),
-        ),
+        termination_cond=AnyCondition(GoalCondition(), *no_touch) if terminal else GoalCondition(),
+        truncation_cond=AnyCondition(TimeoutCondition(env_cfg["episode_seconds"]), *([] if terminal else no_touch)),
     )
     return match, reward_fn
 

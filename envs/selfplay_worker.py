@@ -46,8 +46,8 @@ ARRAY_FIELDS: dict[str, tuple[Any, str, Optional[str]]] = {
     "actions": (np.int64, "n_slots", None),               # lookup-table index chosen by the policy
     "rewards": (np.float32, "n_slots", None),
     "parts": (np.float32, "n_slots", "n_parts"),          # weighted reward parts, in ``part_names`` order
-    "terminated": (np.bool_, "n_slots", None),            # a goal ended the match
-    "truncated": (np.bool_, "n_slots", None),             # time limit / no-touch timeout ended it (and no goal)
+    "terminated": (np.bool_, "n_slots", None),            # a goal (or a terminal no-touch timeout) ended the match
+    "truncated": (np.bool_, "n_slots", None),             # time limit / no-touch timeout ended it (not terminated)
     "touched": (np.bool_, "n_slots", None),               # the car touched the ball during the step
     "goal": (np.int8, "n_slots", None),                   # +1 its team scored this step, -1 conceded, 0 no goal
     "opp_obs": (np.float32, "n_opp", "obs_size"),         # league opponents' observations (current state)
@@ -249,7 +249,7 @@ class MatchGroup:
                         if name not in BATCHED_PARTS}
             self.batched = BatchedStep(self.matches[0].env.obs_builder, self.part_names, reward_fn.weights,
                                        env_cfg["episode_seconds"], env_cfg["no_touch_timeout_seconds"],
-                                       len(self.matches), fallback)
+                                       len(self.matches), fallback, env_cfg["no_touch_timeout_terminal"])
             self._table = self.matches[0].env.action_parser.parser._lookup_table
             self._ticks = env_cfg["tick_skip"]
 
@@ -318,9 +318,9 @@ class MatchGroup:
         a.touched[slots] = s.touched[rows]
         scorer = s.scoring_team[s.car_match[rows]]
         a.goal[slots] = np.where(scorer < 0, 0, np.where(scorer == s.team[rows], 1, -1))
-        ended_by_goal = result.terminated[s.car_match[rows]]
-        a.terminated[slots] = ended_by_goal
-        a.truncated[slots] = result.truncated[s.car_match[rows]] & ~ended_by_goal
+        terminal = result.terminated[s.car_match[rows]]
+        a.terminated[slots] = terminal
+        a.truncated[slots] = result.truncated[s.car_match[rows]] & ~terminal
         if len(opps):
             a.opp_obs[opps] = result.obs[opp_rows]
         for index in np.flatnonzero(result.terminated | result.truncated):
@@ -376,9 +376,9 @@ class MatchGroup:
                 a.goal[slot] = 0 if scorer is None else (1 if scorer == car.team_num else -1)
             self._write_obs(match, obs)
             slots = slice(first, match.plan.stop_slot)
-            ended_by_goal = any(terminated.values())
-            a.terminated[slots] = ended_by_goal
-            a.truncated[slots] = any(truncated.values()) and not ended_by_goal
+            terminal = any(terminated.values())
+            a.terminated[slots] = terminal
+            a.truncated[slots] = any(truncated.values()) and not terminal
             if a.terminated[first] or a.truncated[first]:
                 a.terminal_obs[slots] = a.obs[slots]
                 if match.plan.league_index is not None:

@@ -48,17 +48,19 @@ def _compare(fast: MatchGroup, slow: MatchGroup, step: int) -> None:
     np.testing.assert_allclose(f.parts, s.parts, rtol=1e-5, atol=1e-6, err_msg=where)
 
 
-@pytest.mark.parametrize("sizes, league_sizes, steps, goals", [
-    ([1, 1, 1], [1, 1], 900, False),  # default shape: 1v1 self-play + league 1v1; timeouts and no-touch ends
-    ([2, 3], [2], 300, False),        # mixed team sizes: ally / enemy blocks and padding
-    ([1, 2], [1, 1], 60, True),       # every episode ends in a goal (rewards of both signs, league outcomes)
+@pytest.mark.parametrize("sizes, league_sizes, steps, goals, no_touch_terminal", [
+    ([1, 1, 1], [1, 1], 900, False, False),  # default shape: 1v1 self-play + league 1v1; timeouts and no-touch ends
+    ([2, 3], [2], 300, False, False),        # mixed team sizes: ally / enemy blocks and padding
+    ([1, 2], [1, 1], 60, True, False),       # every episode ends in a goal (rewards of both signs, league outcomes)
+    ([1, 1, 1], [1, 1], 600, False, True),   # no-touch timeout as a termination
 ])
-def test_batched_step_equals_rlgym_step(sizes, league_sizes, steps, goals):
+def test_batched_step_equals_rlgym_step(sizes, league_sizes, steps, goals, no_touch_terminal):
     cfg = load_config(None, ["environment.no_touch_timeout_seconds=4", "environment.episode_seconds=20",
-                             "environment.random_start_share=0.5"])
+                             "environment.random_start_share=0.5",
+                             f"environment.no_touch_timeout_terminal={str(no_touch_terminal).lower()}"])
     fast, slow = _groups(cfg, sizes, league_sizes, ALL_PARTS, BallIntoOrangeGoalMutator() if goals else None)
     rng = np.random.default_rng(0)
-    ends = scored = touches = 0
+    ends = scored = touches = goalless_terminations = 0
     for step in range(steps):
         actions = rng.integers(0, 90, fast.arrays.actions.shape)
         opp_actions = rng.integers(0, 90, fast.arrays.opp_actions.shape)
@@ -72,6 +74,9 @@ def test_batched_step_equals_rlgym_step(sizes, league_sizes, steps, goals):
         ends += int((fast.arrays.terminated | fast.arrays.truncated).sum())
         scored += int((fast.arrays.goal != 0).sum())
         touches += int(fast.arrays.touched.sum())
+        goalless_terminations += int((fast.arrays.terminated & (fast.arrays.goal == 0)).sum())
     assert ends > 0 and (touches > 0 or goals)  # the comparison went through episode ends and ball touches
     if goals:
         assert scored > 0 and (fast.arrays.outcome != 0).any()
+    # a termination without a goal is exactly a no-touch timeout in terminal mode
+    assert (goalless_terminations > 0) == no_touch_terminal

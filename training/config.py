@@ -98,6 +98,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "random_start_share": _UNIT,
         "episode_seconds": Field("float", low=0.1),
         "no_touch_timeout_seconds": Field("float", low=0.1),
+        "no_touch_timeout_terminal": Field("bool"),
         "meshes_path": Field("path?"),
     },
     "rewards": {name: Field("float") for name in REWARD_PARTS},
