@@ -117,7 +117,8 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
     rewards = ", ".join(f"{k} {v:g}" for k, v in cfg["rewards"].items() if v != 0)
     threads = f"OMP_NUM_THREADS={worker_info['OMP_NUM_THREADS']}, torch threads={worker_info['torch_threads']}"
     timing = (f"tick_skip {env['tick_skip']} ({120 / env['tick_skip']:g} decisions/s), episode <= "
-              f"{env['episode_seconds']:g} s, no-touch timeout {env['no_touch_timeout_seconds']:g} s, "
+              f"{env['episode_seconds']:g} s, no-touch timeout {env['no_touch_timeout_seconds']:g} s "
+              f"({'terminal' if env['no_touch_timeout_terminal'] else 'truncation'}), "
               f"mutators: {', '.join(env['state_mutators'])}")
     if env["vec_env"] == "selfplay":
         matches = ", ".join(f"{count} x {name}" for name, count in env["selfplay"]["matches"].items() if count)
