@@ -28,8 +28,8 @@ class RocketLeagueEnv(gym.Env):
 
     * Observation: ``float32`` vector of the configured obs builder (DefaultObs: 52 + 40 * obs_zero_padding).
     * Action: ``Discrete(90)``, an index into rlgym's ``LookupTableAction`` table, held for ``tick_skip`` ticks.
-    * ``terminated``: a goal was scored (or the no-touch timeout, with ``no_touch_timeout_terminal``).
-      ``truncated``: episode time limit or no-touch timeout.
+    * ``terminated``: a goal was scored, or the no-touch timeout when ``no_touch_timeout_terminal``.
+      ``truncated``: the episode time limit, or the no-touch timeout when not ``no_touch_timeout_terminal``.
     * ``info["reward_parts"]``: part name -> weighted value; they add up exactly to the returned reward.
     * ``info["touched"]``: the car touched the ball during the step. ``info["goal"]``: +1 our team scored,
       -1 conceded, 0 no goal.

@@ -8,8 +8,9 @@ SB3 has no RLGym v2 adapter for self-play (rlgym-tools v2 dropped ``SB3MultipleI
 * the matches are spread over ``num_workers`` processes (:func:`envs.selfplay_worker.plan_workers`), each
   stepping its matches in turn; observations, actions, rewards and flags go through shared memory
   (:class:`envs.selfplay_worker.SharedArrays`), the pipes carry one tiny command and answer per worker;
-* per-slot semantics are SB3's: a goal ends the match for all its cars (``done``, no bootstrap; so does the
-  no-touch timeout with ``no_touch_timeout_terminal``), a time limit or no-touch timeout truncates it (``done`` with ``info["TimeLimit.truncated"]``), every ended slot carries
+* per-slot semantics are SB3's: a goal ends the match for all its cars (``done``, no bootstrap), so does the
+  no-touch timeout when ``no_touch_timeout_terminal`` (else it truncates); the time limit truncates it (``done``
+  with ``info["TimeLimit.truncated"]``), every ended slot carries
   ``info["terminal_observation"]``, and the match is reset in the same step;
 * ``info["reward_parts"]`` / ``"touched"`` / ``"goal"`` per slot, as :class:`envs.rocket_league_env.RocketLeagueEnv`
   gives them, so ``VecMonitor``, ``VecNormalize`` and the callbacks work unchanged;
