@@ -173,9 +173,11 @@ def reward_and_length(results: Sequence[EpisodeStats]) -> dict:
     }
 
 
-def print_match_table(summaries: dict[str, dict], team_size: int, model_path: Path, norm_path: Path) -> None:
+def print_match_table(summaries: dict[str, dict], team_size: int, model_path: Path, norm_path: Path,
+                      stochastic: bool = False) -> None:
+    mode = "stochastic (sampled actions)" if stochastic else "deterministic"
     print(f"Model:      {model_path}\nNormalizer: {norm_path}\n"
-          f"Self-play evaluation, {team_size}v{team_size}, deterministic; the model plays blue "
+          f"Self-play evaluation, {team_size}v{team_size}, {mode}; the model plays blue "
           "(goals for = blue's, against = orange's)")
     titles = {"vs_self": "vs itself", "vs_idle": "vs do-nothing", "vs_random": "vs random", "vs_chaser": "vs ball-chaser"}
     columns = list(summaries)
@@ -360,7 +362,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
 
     if selfplay:
-        print_match_table({k: v for k, v in summary.items() if k.startswith("vs_")}, team_size, model_path, norm_path)
+        print_match_table({k: v for k, v in summary.items() if k.startswith("vs_")}, team_size, model_path, norm_path,
+                          args.stochastic)
     else:
         print_table(summary, model_path, norm_path)
     write_recording(recorder, args, decision_seconds)

@@ -211,8 +211,9 @@ def test_evaluate_plays_two_saved_models_against_each_other(trained, tmp_path):
     root, _ = trained
     shutil.copytree(root / "ck", tmp_path / "ck")
     result = run_cli("evaluate.py", "--model", "ck/PPO_1/model_final.zip", "--opponent",
-                     "ck/PPO_1/checkpoint_256.zip,chaser", "--episodes", "2", "--json", cwd=tmp_path)
+                     "ck/PPO_1/checkpoint_256.zip,chaser", "--episodes", "2", "--stochastic", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "1v1, stochastic (sampled actions)" in result.stdout  # the header says how both sides chose actions
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= {"vs_ck/PPO_1/checkpoint_256.zip", "vs_chaser"}
     run = summary["vs_ck/PPO_1/checkpoint_256.zip"]
