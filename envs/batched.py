@@ -248,13 +248,15 @@ class BatchedStep:
     """Obs, weighted reward parts and done flags of all matches of a worker after their engines stepped.
 
     :param part_names: the reward parts in ``NamedPartsReward.names`` order; ``weights`` their weights.
+    :param no_touch_terminal: the no-touch timeout terminates (``environment.no_touch_timeout_terminal``), else it
+        truncates.
     :param fallback: part name -> ``fn(match_index, terminated, truncated) -> {agent: value}`` for parts without
         a batched version (each match's own rlgym reward function, called as ``RLGym.step`` would).
     """
 
     def __init__(self, obs_builder: FastDefaultObs, part_names: Sequence[str], weights: Sequence[float],
-                 episode_seconds: float, no_touch_seconds: float, n_matches: int,
-                 fallback: Optional[dict[str, Callable[[int], dict]]] = None, no_touch_terminal: bool = False):
+                 episode_seconds: float, no_touch_seconds: float, no_touch_terminal: bool, n_matches: int,
+                 fallback: Optional[dict[str, Callable[[int], dict]]] = None):
         self.obs = BatchedDefaultObs(obs_builder)
         self.part_names = tuple(part_names)
         self.weights = np.asarray(weights, dtype=np.float64)
@@ -289,7 +291,7 @@ class BatchedStep:
         no_touch = ~touched_any & ((s.tick - clocks.last_touch_tick) / TICKS_PER_SECOND >= self.no_touch_seconds)
         timeout = (s.tick - clocks.start_tick) / TICKS_PER_SECOND >= self.episode_seconds
         if self.no_touch_terminal:
-            return s.goal_scored | no_touch, timeout & ~no_touch
+            return s.goal_scored | no_touch, timeout
         return s.goal_scored.copy(), timeout | no_touch
 
     def rewards(self, s: StateArrays, terminated: np.ndarray, truncated: np.ndarray,

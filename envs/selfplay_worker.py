@@ -249,7 +249,7 @@ class MatchGroup:
                         if name not in BATCHED_PARTS}
             self.batched = BatchedStep(self.matches[0].env.obs_builder, self.part_names, reward_fn.weights,
                                        env_cfg["episode_seconds"], env_cfg["no_touch_timeout_seconds"],
-                                       len(self.matches), fallback, env_cfg["no_touch_timeout_terminal"])
+                                       env_cfg["no_touch_timeout_terminal"], len(self.matches), fallback)
             self._table = self.matches[0].env.action_parser.parser._lookup_table
             self._ticks = env_cfg["tick_skip"]
 
