@@ -29,6 +29,7 @@ from callbacks import (
     GradNormCallback,
     LeagueCallback,
     PairCheckpointCallback,
+    PendingStopCallback,
     RewardPartsCallback,
     TrainingHealthCallback,
     TrainingProgressBar,
@@ -345,6 +346,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
 
         callbacks = [
+            PendingStopCallback(),  # a stop signal swallowed where it landed is raised again at the next step
             make_threads_callback(train_cfg),
             EntropyScheduleCallback(ent_schedule(train_cfg)),
             GradNormCallback(),

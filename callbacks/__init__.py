@@ -8,6 +8,7 @@ from callbacks.league import LeagueCallback
 from callbacks.health import TrainingHealthCallback, health_limits
 from callbacks.progress import TrainingProgressBar
 from callbacks.reward_parts import RewardPartsCallback
+from callbacks.stop import PendingStopCallback
 from callbacks.torch_threads import UpdateThreadsCallback
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "LeagueCallback",
     "TrainingHealthCallback",
     "PairCheckpointCallback",
+    "PendingStopCallback",
     "RewardPartsCallback",
     "SaveBestPairCallback",
     "TrainingProgressBar",

@@ -22,12 +22,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from callbacks.checkpoint import save_or_warn
+from callbacks.stop import PendingStopCallback
 from tests.helpers import FAST_TRAIN, REPO, descendants, fast_config, run_cli, set_args, shm_files
 from envs.vec_env import eval_env_config, make_local_vec_env
 from training.model_files import inspect_pair
 from training.runs import find_resume_pair
 from training.saving import save_pair
-from training.signals import STOP_SIGNALS, StopRequested, install_stop_handlers, stop_behind
+from training import signals
+from training.signals import STOP_SIGNALS, StopRequested, install_stop_handlers, pending_stop, stop_behind
 from training.setup import load_normalizer
 
 
@@ -202,6 +204,30 @@ def test_ctrl_c_during_a_save_lets_the_pair_finish_then_stops(tmp_path):
             raise RuntimeError("unexpected pos 46784 vs 46548")  # what torch.save raised on CI
     except RuntimeError as exc:
         assert stop_behind(exc).exit_code == 143
+
+
+class _RaisesSigintWhenCollected:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)  # the stop handler runs inside this finalizer, which drops its exception
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_training_at_the_next_step():
+    """Seen in a test run: the first Ctrl-C raised inside code that dropped the exception, the later ones only
+    printed "please wait", and training went on. The recorded stop is raised again at the next step."""
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    install_stop_handlers()
+    try:
+        finalized = _RaisesSigintWhenCollected()
+        del finalized  # prints "Exception ignored in ...": the StopRequested does not reach us here
+        assert pending_stop() is not None and pending_stop().exit_code == 130
+        model = PPO("MlpPolicy", DummyVecEnv([lambda: gym.make("CartPole-v1")]), n_steps=64, device="cpu")
+        with pytest.raises(StopRequested):
+            model.learn(10_000, callback=PendingStopCallback())
+        assert model.num_timesteps <= 1  # stopped at the first step, not after the 10,000
+    finally:
+        signals._requested = None
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _wait_until(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:

@@ -10,7 +10,8 @@ SIGUSR1     ``kill -USR1 PID``: save a snapshot pair (never pruned) at the next 
 Python only turns SIGINT into ``KeyboardInterrupt``; SIGTERM and SIGHUP would end the process without
 saving. Here the first of them raises :class:`StopRequested` (a ``KeyboardInterrupt``, so code that already
 cleans up on Ctrl-C does the same for them) and, in the same handler, turns further stop signals into a
-notice (:func:`hold_stop_signals`), so a second signal cannot cut the save short.
+notice (:func:`hold_stop_signals`), so a second signal cannot cut the save short. The stop is also recorded
+(:func:`pending_stop`), so that one swallowed where it was raised is raised again at the next training step.
 
 A stop signal that lands in the middle of a periodic save (checkpoint, best model, league snapshot) waits
 for the end of that save (:func:`stop_signals_deferred`): an exception raised inside ``torch.save`` would
@@ -53,9 +54,23 @@ def stop_behind(exc: BaseException) -> "StopRequested | None":
     return None
 
 
+#: The first stop signal of this process, once it arrived (see :func:`pending_stop`).
+_requested: "StopRequested | None" = None
+
+
 def _raise_stop(signum: int, frame: Any) -> None:
+    global _requested
+    _requested = _requested or StopRequested(signum)
     hold_stop_signals()  # before raising: a second signal must not interrupt the handling of the first
     raise StopRequested(signum)
+
+
+def pending_stop() -> "StopRequested | None":
+    """The stop signal that arrived, if any. Its handler raises :class:`StopRequested` wherever the main thread
+    is; when that code swallows it (an exception raised inside a finalizer or a weakref callback is only printed
+    as "Exception ignored"), training would go on deaf, since further signals only print a notice. Training
+    checks this at every step (:class:`callbacks.stop.PendingStopCallback`) and raises it again there."""
+    return _requested
 
 
 def install_stop_handlers() -> None:
