@@ -11,6 +11,8 @@
 2. Plays the final model (blue) against idle, random, the scripted ball-chaser, the run's first league snapshot
    and every milestone, deterministic and stochastic (``play/match.py``, the same code as ``evaluate.py``), and
    prints per opponent: touch rate, goals for and against per game, win rate, and win rate of decided games.
+   ``--episodes`` games each (20), but ``--version-episodes`` (100) stochastic games against each milestone: two
+   versions of the bot draw most of their games, and two deterministic bots play only one game per kickoff spot.
 3. Saves a PNG of the league rating and win-rate curves of the run (from its TensorBoard events).
 """
 
@@ -41,6 +43,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--config", help="config file (default: ./config.yaml, else the repository's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--episodes", type=int, default=20, help="games per opponent and mode (default 20)")
+    parser.add_argument("--version-episodes", type=int, default=100,
+                        help="stochastic games against each milestone and --against model (default 100): between "
+                             "two versions of the bot most games are draws, and deterministic ones repeat")
     parser.add_argument("--out", default="bench_runs", help="folder for the run's checkpoints, logs and the PNG")
     parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation games")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -49,8 +54,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--run", help="skip training: measure the interrupted pair of this existing run folder "
                                       "(checkpoints/<run>, its TensorBoard run in the sibling logs/)")
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.episodes < 1 or any(m <= 0 or m >= args.minutes for m in args.milestones):
-        parser.error("--minutes must be > 0, --episodes >= 1, and every milestone between 0 and --minutes")
+    if (args.minutes <= 0 or args.episodes < 1 or args.version_episodes < 1
+            or any(m <= 0 or m >= args.minutes for m in args.milestones)):
+        parser.error("--minutes must be > 0, --episodes and --version-episodes >= 1, and every milestone between 0 "
+                     "and --minutes")
     return args
 
 
@@ -100,8 +107,10 @@ def train_for(args: argparse.Namespace, run_name: str) -> tuple[Path, list[Path]
     return run_dir, milestones, log.read_text()
 
 
-def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) -> list[dict[str, Any]]:
-    """The final model against every opponent, deterministic and stochastic."""
+def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int,
+             version_episodes: int) -> list[dict[str, Any]]:
+    """The final model against every opponent, deterministic and stochastic: ``episodes`` games each, and
+    ``version_episodes`` stochastic games against each of ``milestones`` (is the bot better than it was?)."""
     from league.league import LADDER_NAME, LEAGUE_DIR
     from play.match import load_policy_driver, lookup_table, make_driver, play_episodes, summarize_episodes
     from training.config import load_config
@@ -119,14 +128,16 @@ def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) ->
     if ladder.is_file() and json.loads(ladder.read_text()).get("first_snapshot"):
         first = json.loads(ladder.read_text())["first_snapshot"]
         opponents.append((f"first snapshot ({first})", str(run_dir / LEAGUE_DIR / f"model_{first}.zip")))
-    opponents += [(f"milestone {path.stem}" if path.stem.startswith("model_snapshot_") else path.stem, str(path))
-                  for path in milestones]
+    versions = [(f"milestone {path.stem}" if path.stem.startswith("model_snapshot_") else path.stem, str(path))
+                for path in milestones]
+    opponents += versions
     rows = []
     for deterministic in (True, False):
         me = load_policy_driver(final, deterministic)
         for label, opponent in opponents:
             driver = make_driver(opponent, table, seed, deterministic)
-            games = play_episodes(me, driver, env_cfg, rewards, 1, episodes, seed)
+            n_games = version_episodes if not deterministic and (label, opponent) in versions else episodes
+            games = play_episodes(me, driver, env_cfg, rewards, 1, n_games, seed)
             summary = summarize_episodes(games)
             decided = summary["win_rate"] + summary["loss_rate"]
             rows.append({"opponent": label, "mode": "deterministic" if deterministic else "stochastic",
@@ -141,8 +152,9 @@ def evaluate(run_dir: Path, milestones: list[Path], episodes: int, seed: int) ->
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    header = ("opponent", "mode", "touch", "spots touched", "goals for", "against", "win", "win of decided")
-    table = [header] + [(r["opponent"], r["mode"], f"{r['touch_rate']:.0%}", f"{r['spots_touched']}/{r['spots']}",
+    header = ("opponent", "mode", "games", "touch", "spots touched", "goals for", "against", "win", "win of decided")
+    table = [header] + [(r["opponent"], r["mode"], str(r["episodes"]), f"{r['touch_rate']:.0%}",
+                         f"{r['spots_touched']}/{r['spots']}",
                          f"{r['goals_for']:.2f}", f"{r['goals_against']:.2f}", f"{r['win_rate']:.0%}",
                          "-" if r["decided_win_rate"] is None else f"{r['decided_win_rate']:.0%}") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -214,9 +226,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "").strip()
         print(steps or output[-2000:], flush=True)
         log_root = Path(args.out) / "logs"
-    rows = evaluate(run_dir, milestones + [Path(p) for p in args.against], args.episodes, args.seed)
-    print(f"\nFinal model of {run_name} (blue) vs each opponent, {args.episodes} games each (1v1, the run's "
-          "state mutators without random starts, its timeouts):")
+    rows = evaluate(run_dir, milestones + [Path(p) for p in args.against], args.episodes, args.seed,
+                    args.version_episodes)
+    print(f"\nFinal model of {run_name} (blue) vs each opponent (1v1, the run's state mutators without random "
+          "starts, its timeouts):")
     print(format_rows(rows))
     png = plot_curves(log_root / run_name, Path(args.out) / f"{run_name}_league.png")
     if png:
