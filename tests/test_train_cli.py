@@ -61,7 +61,7 @@ def test_training_writes_pairs_best_final_and_all_tags(trained):
 def test_entropy_coef_follows_schedule_during_run(trained):
     root, _ = trained
     values = [e.value for e in scalars(root / "logs" / "PPO_1")["train/entropy_coef"]]
-    assert values[0] == pytest.approx(0.01, rel=1e-6)
+    assert values[0] == pytest.approx(load_config()["training"]["ent_coef"], rel=1e-6)
     assert all(a > b for a, b in zip(values, values[1:]))  # strictly decreasing: ent_coef really changes
     lrs = [e.value for e in scalars(root / "logs" / "PPO_1")["train/learning_rate"]]
     train = load_config()["training"]
@@ -90,10 +90,12 @@ def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
     ent = scalars(tmp_path / "logs" / "PPO_1")["train/entropy_coef"]
     resumed = [e for e in ent if e.step > 512]
     # The first entropy value after resuming is the schedule at 512/1024 steps (set at the rollout's start,
-    # logged at its end, 128 steps later), not a restart at 0.01.
+    # logged at its end, 128 steps later), not a restart at the schedule's first value.
     first = min(resumed, key=lambda e: (e.step, e.wall_time))
     assert first.step == 512 + ROLLOUT
-    assert first.value == pytest.approx(0.01 + (0.001 - 0.01) * 512 / TOTAL, rel=1e-5)
+    train = load_config()["training"]
+    start, end = train["ent_coef"], train["final_ent_coef"]
+    assert first.value == pytest.approx(start + (end - start) * 512 / TOTAL, rel=1e-5)
 
 
 def test_evaluate_json_prints_keys(trained):
