@@ -60,11 +60,11 @@ def test_training_writes_pairs_best_final_and_all_tags(trained):
 
 def test_entropy_coef_follows_schedule_during_run(trained):
     root, _ = trained
+    train = load_config()["training"]
     values = [e.value for e in scalars(root / "logs" / "PPO_1")["train/entropy_coef"]]
-    assert values[0] == pytest.approx(load_config()["training"]["ent_coef"], rel=1e-6)
+    assert values[0] == pytest.approx(train["ent_coef"], rel=1e-6)
     assert all(a > b for a, b in zip(values, values[1:]))  # strictly decreasing: ent_coef really changes
     lrs = [e.value for e in scalars(root / "logs" / "PPO_1")["train/learning_rate"]]
-    train = load_config()["training"]
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and train["final_learning_rate"] <= lrs[-1] < train["learning_rate"]
 
 
