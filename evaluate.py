@@ -33,9 +33,9 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from envs.components import selfplay_team_sizes
+from envs.components import smallest_team_size
 from envs.vec_env import eval_env_config, make_local_vec_env
-from training.config import ConfigError, load_config
+from training.config import ConfigError, league_match_counts, load_config
 from envs.scripted import SCRIPTED_NAMES
 from play.match import PolicyDriver, StepObserver, lookup_table, make_driver, play_episodes, summarize_episodes
 from training.model_files import inspect_pair
@@ -287,7 +287,7 @@ def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
                              "the game.")
         check_render_live(args)
         env_cfg = cfg["environment"]
-        team_size = args.team_size or (min(selfplay_team_sizes(env_cfg)) if env_cfg["vec_env"] == "selfplay" else 1)
+        team_size = args.team_size or smallest_team_size(env_cfg, league_match_counts(cfg))
         opponents = parse_opponents(args)
         decision_seconds = env_cfg["tick_skip"] / 120
         if args.render:
@@ -331,9 +331,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.team_size and args.team_size > cfg["environment"]["obs_zero_padding"]:
             raise ValueError(f"--team-size {args.team_size} is larger than environment.obs_zero_padding "
                              f"({cfg['environment']['obs_zero_padding']}) the model was trained with.")
-        team_size = args.team_size or (min(selfplay_team_sizes(cfg["environment"])) if selfplay else None)
+        team_size = args.team_size or (smallest_team_size(cfg["environment"], league_match_counts(cfg)) if selfplay
+                                       else None)
         opponents = parse_opponents(args)
-        venv = make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], args.seed,
+        venv = make_local_vec_env(eval_env_config(cfg["environment"], league_match_counts(cfg)), cfg["rewards"], args.seed,
                                   record_state=bool(args.render or args.render_live))
         try:
             vec_norm = load_normalizer(norm_path, venv)

@@ -25,12 +25,14 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from callbacks import (
+    CurriculumCallback,
     EntropyScheduleCallback,
     GradNormCallback,
     LeagueCallback,
     PairCheckpointCallback,
     PendingStopCallback,
     RewardPartsCallback,
+    StopAtStepsCallback,
     TrainingHealthCallback,
     TrainingProgressBar,
     health_limits,
@@ -52,6 +54,7 @@ from training.runs import (
     write_run_config,
 )
 from training.saving import DivergedError, named_paths, save_pair
+from training.stages import STAGE_ATTRIBUTE, StageSwitch, has_league, stage_cfg, stage_seed, start_curriculum
 from training.setup import (
     ent_schedule,
     load_model,
@@ -59,9 +62,11 @@ from training.setup import (
     make_model,
     make_threads_callback,
     make_training_env,
+    make_vec_env,
     resolve_device,
     set_torch_threads,
 )
+from curriculum.curriculum import Curriculum
 from training.signals import (
     StopRequested,
     hold_stop_signals,
@@ -85,6 +90,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--num-envs", type=int,
                         help="subproc mode: worker processes (disables auto_adjust_envs); self-play sizes itself "
                              "from environment.selfplay")
+    parser.add_argument("--stop-at-steps", type=int, metavar="N",
+                        help="stop (saving the final pair) once the model has N steps; the learning-rate and entropy "
+                             "schedules still run over the whole total_timesteps (the learning benchmark's budgets)")
     parser.add_argument("--seed", type=int, help="override training.seed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override training.device")
     parser.add_argument("--checkpoint-dir", default="./checkpoints",
@@ -101,6 +109,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.num_envs is not None and args.num_envs < 1:
         parser.error("--num-envs must be >= 1")
+    if args.stop_at_steps is not None and args.stop_at_steps < 1:
+        parser.error("--stop-at-steps must be >= 1")
     return args
 
 
@@ -112,8 +122,27 @@ def describe_device(device: th.device) -> str:
             f"{th.backends.cuda.matmul.allow_tf32} | cuDNN benchmark: {th.backends.cudnn.benchmark}")
 
 
+def describe_curriculum(cfg: dict[str, Any], curriculum: Optional[Curriculum]) -> str:
+    """The banner's curriculum line: the stages, the current one with its mix and gate."""
+    if curriculum is None:
+        why = "curriculum.enabled false" if not cfg["curriculum"]["enabled"] else "subproc mode"
+        return f"Curriculum:  off ({why})"
+    stage = curriculum.stage
+    names = " -> ".join(s.name for s in curriculum.cfg.stages)
+    played = stage_cfg(cfg, curriculum)["league"]
+    shares = ", ".join(f"{kind} {share:g}" for kind, share in played["shares"].items())
+    gate = stage.advance
+    gate_text = ("pinned: no gate" if curriculum.pinned else "last stage" if gate is None else
+                 f"advance when, over {curriculum.cfg.window} games against {gate.opponent}, touch >= {gate.touch:.0%} "
+                 f"and goal >= {gate.goal:.0%} ({curriculum.cfg.hold} checks in a row)")
+    return (f"Curriculum:  stage {curriculum.index + 1}/{len(curriculum.cfg.stages)} '{stage.name}' of {names}; "
+            f"league opponents {shares} (scripted: {', '.join(played['scripted'])}); {gate_text}")
+
+
 def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: int, worker_info: dict,
-                 total: int, run: Run, config_source: str, resumed_from: Optional[Path]) -> None:
+                 total: int, run: Run, config_source: str, resumed_from: Optional[Path],
+                 curriculum: Optional[Curriculum] = None) -> None:
+    """``cfg``: the config as the current curriculum stage plays it."""
     env, train, norm, ckpt = cfg["environment"], cfg["training"], cfg["normalize"], cfg["checkpoints"]
     rewards = ", ".join(f"{k} {v:g}" for k, v in cfg["rewards"].items() if v != 0)
     threads = f"OMP_NUM_THREADS={worker_info['OMP_NUM_THREADS']}, torch threads={worker_info['torch_threads']}"
@@ -160,6 +189,7 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
         f"Obs:         {model.observation_space.shape[0]} floats ({env['obs_builder']})   "
         f"Actions: {model.action_space.n} ({env['action_parser']})",
         f"Rewards:     {rewards}",
+        describe_curriculum(cfg, curriculum),
         "-" * len(RULE),
         f"Rollout:     {num_envs * train['n_steps']} ({num_envs} envs x {train['n_steps']} steps), minibatch "
         f"{train['batch_size']}, {train['n_epochs']} epochs, gamma {train['gamma']}, GAE lambda {train['gae_lambda']}, "
@@ -186,6 +216,9 @@ class Plan:
     """Everything decided before a worker starts."""
 
     cfg: dict[str, Any]
+    #: ``cfg`` as the curriculum's current stage plays it (``cfg`` itself without a curriculum).
+    played: dict[str, Any]
+    curriculum: Optional[Curriculum]
     config_source: str
     num_envs: int
     device: th.device
@@ -209,7 +242,9 @@ def plan_run(args: argparse.Namespace) -> Plan:
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     cfg = load_config(config_path, overrides)
-    num_envs = resolve_num_envs(cfg["environment"], args.num_envs, team_sizes(league_match_counts(cfg)))
+    curriculum = start_curriculum(cfg, resume.model_path if resume else None)
+    played = stage_cfg(cfg, curriculum)
+    num_envs = resolve_num_envs(played["environment"], args.num_envs, team_sizes(league_match_counts(played)))
     check_rollout(cfg, num_envs)
     device = resolve_device(cfg["training"]["device"])
     if resume is not None and not args.run_name:
@@ -219,16 +254,19 @@ def plan_run(args: argparse.Namespace) -> Plan:
     check_output_folders({"--checkpoint-dir": run.checkpoint_dir, "--log-dir": run.log_dir},
                          cfg["checkpoints"]["min_free_mb"])
     source = config_path or ("./config.yaml" if Path("config.yaml").is_file() else "repository config.yaml")
-    return Plan(cfg, source + (f" + {len(overrides)} override(s)" if overrides else ""), num_envs, device, run, resume)
+    return Plan(cfg, played, curriculum, source + (f" + {len(overrides)} override(s)" if overrides else ""), num_envs,
+                device, run, resume)
 
 
-def attach_league(cfg: dict[str, Any], run: Run, model: PPO, env: Any, device: th.device) -> Optional[League]:
+def attach_league(plan: Plan, model: PPO, env: Any) -> Optional[League]:
     """The run's league (ratings and pool restored from its folder when resuming), driving the opponents of
-    the vec env's league matches; None when the config has no league matches."""
-    counts = league_match_counts(cfg)
-    if not any(counts.values()):
+    the vec env's league matches; None when no stage of the run (or the config without a curriculum) has league
+    matches."""
+    if not has_league(plan.cfg, plan.curriculum):
         return None
-    league = League(cfg["league"], run.checkpoint_dir, len(team_sizes(counts)), cfg["training"]["seed"])
+    cfg, run, device = plan.played, plan.run, plan.device
+    league = League(cfg["league"], run.checkpoint_dir, len(team_sizes(league_match_counts(cfg))),
+                    cfg["training"]["seed"])
     league.load(device)
     league.bind(model, model.get_vec_normalize_env())
     env.unwrapped.set_opponents(league)
@@ -305,7 +343,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except StopRequested as stop:
         return stop.exit_code
 
-    cfg, run, resume = plan.cfg, plan.run, plan.resume
+    cfg, played, run, resume = plan.cfg, plan.played, plan.run, plan.resume
     checkpoints = PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(run.checkpoint_dir), plan.num_envs,
                                          cfg["checkpoints"]["keep_last"])
     # kill -USR1 <pid>: a pair at the next step, training goes on. Installed before the (slow) setup, so that a
@@ -316,7 +354,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     seed = train_cfg["seed"]
     env = eval_env = None
     try:
-        env = make_training_env(cfg, plan.num_envs, seed, resume.normalizer_path if resume else None)
+        env = make_training_env(played, plan.num_envs, stage_seed(seed, plan.curriculum),
+                                resume.normalizer_path if resume else None)
         install_stop_handlers()  # again: ray.init (selfplay.backend ray) replaces the SIGTERM handler with its own
         eval_env = make_eval_env(cfg, seed) if cfg["evaluation"]["eval_freq"] > 0 else None
         if resume:
@@ -330,7 +369,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         else:
             model = make_model(cfg, env, plan.device, seed)
             total = train_cfg["total_timesteps"]
-        league = attach_league(cfg, run, model, env, plan.device)
+        league = attach_league(plan, model, env)
+        switch = None
+        if plan.curriculum is not None:
+            switch = StageSwitch(cfg, plan.curriculum, plan.num_envs, seed, league, make_vec_env)
+            switch.apply_mix()
+        setattr(model, STAGE_ATTRIBUTE, plan.curriculum.stage.name if plan.curriculum else None)
         write_run_config(run, cfg)
         model.set_logger(configure(str(run.log_dir),
                                    ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
@@ -338,8 +382,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         worker_info = dict(env.env_method("process_info", indices=0)[0], plans=getattr(env.unwrapped, "plans", []))
         if hasattr(env.unwrapped, "actor_info"):
             worker_info["actors"] = env.unwrapped.actor_info()
-        print_banner(cfg, model, plan.device, plan.num_envs, worker_info, total, run, plan.config_source,
-                     resume.model_path if resume else None)
+        print_banner(played, model, plan.device, plan.num_envs, worker_info, total, run, plan.config_source,
+                     resume.model_path if resume else None, plan.curriculum)
         if model.num_timesteps >= total:
             print(f"Nothing to do: the model already has {model.num_timesteps:,} of {total:,} steps. "
                   "Pass a larger --total-timesteps to train further.")
@@ -356,9 +400,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         ]
         if league is not None:
             callbacks.append(LeagueCallback(league, cfg["league"]["snapshot_every"]))
+        if switch is not None and league is not None:
+            callbacks.append(CurriculumCallback(plan.curriculum, league, switch))
         if eval_env is not None:
             callbacks.append(make_eval_callback(eval_env, str(run.checkpoint_dir), cfg["evaluation"]["eval_freq"],
                                                 plan.num_envs, cfg["evaluation"]["n_eval_episodes"]))
+        if args.stop_at_steps is not None:
+            callbacks.append(StopAtStepsCallback(args.stop_at_steps))
         if cfg["logging"]["progress_bar"]:
             callbacks.append(TrainingProgressBar())
         return learn_and_save(model, callbacks, total, run, cfg["logging"]["log_interval"])

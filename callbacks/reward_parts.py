@@ -21,7 +21,6 @@ class RewardPartsCallback(BaseCallback):
         self.log_interval = log_interval
         self._names: list[str] = []
         self._running: np.ndarray = np.zeros((0, 0))  # [n_envs, n_parts] sums of the current episodes
-        self._league: np.ndarray = np.zeros(0, dtype=bool)  # [n_envs] slot belongs to a league match
         self._finished: list[tuple[bool, np.ndarray]] = []  # per finished episode: (league, [n_parts])
         self._rollouts = 0
 
@@ -31,12 +30,12 @@ class RewardPartsCallback(BaseCallback):
         if not self._names:
             self._names = list(infos[0]["reward_parts"])
             self._running = np.zeros((len(infos), len(self._names)))
-            self._league = np.array([bool(info.get("league")) for info in infos])
         for i, info in enumerate(infos):
             parts = info["reward_parts"]
             self._running[i] += [parts[name] for name in self._names]
             if dones[i]:
-                self._finished.append((bool(self._league[i]), self._running[i].copy()))
+                # Read per episode: a curriculum stage change moves which slots play league matches.
+                self._finished.append((bool(info.get("league")), self._running[i].copy()))
                 self._running[i] = 0.0
         return True
 

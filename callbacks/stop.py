@@ -21,3 +21,16 @@ class PendingStopCallback(BaseCallback):
         if stop is not None:
             raise stop
         return True
+
+
+class StopAtStepsCallback(BaseCallback):
+    """Ends ``learn`` once the model has ``steps`` environment steps, keeping the schedules over the run's whole
+    ``total_timesteps`` (``learn(total_timesteps=...)`` would rescale them). SB3's stop callbacks count episodes or
+    evaluations, not steps. Used by ``train_sb3.py --stop-at-steps`` (the learning benchmark's step budgets)."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def _on_step(self) -> bool:
+        return self.num_timesteps < self.steps

@@ -19,11 +19,12 @@ from rlgym_tools.rocket_league.state_mutators.random_physics_mutator import Rand
 from rlgym_tools.rocket_league.state_mutators.weighted_sample_mutator import WeightedSampleMutator
 
 from envs.engine import RepeatedActionEngine
+from envs.mutators import KickoffJitterMutator
 from envs.obs import FastDefaultObs
 from envs.rewards import NamedPartsReward
 
 OBS_BUILDERS = {"default": FastDefaultObs, "relative": RelativeDefaultObs}  # FastDefaultObs == DefaultObs, faster
-STATE_MUTATORS = {"kickoff": KickoffMutator, "random": RandomPhysicsMutator}
+STATE_MUTATORS = {"kickoff": KickoffMutator, "random": RandomPhysicsMutator, "jitter": KickoffJitterMutator}
 ACTION_PARSERS = {"lookup_table": LookupTableAction}
 
 
@@ -62,7 +63,8 @@ def build_match(env_cfg: dict[str, Any], reward_weights: dict[str, float],
     """
     blue, orange = team_sizes or (env_cfg["blue_size"], env_cfg["orange_size"])
     init_meshes(env_cfg["meshes_path"])
-    mutators = [STATE_MUTATORS[name]() for name in env_cfg["state_mutators"]]
+    mutators = [KickoffJitterMutator(**env_cfg["kickoff_jitter"]) if name == "jitter" else STATE_MUTATORS[name]()
+                for name in env_cfg["state_mutators"]]
     share = env_cfg["random_start_share"]
     if share > 0:  # a share of episodes starts from rlgym-tools' random physics instead
         mutators = [WeightedSampleMutator([MutatorSequence(*mutators), RandomPhysicsMutator()], [1 - share, share])]
@@ -96,6 +98,13 @@ def team_sizes(matches: dict[str, int]) -> list[int]:
 def selfplay_team_sizes(env_cfg: dict[str, Any]) -> list[int]:
     """Team size of every self-play match (``environment.selfplay.matches``), in slot order."""
     return team_sizes(env_cfg["selfplay"]["matches"])
+
+
+def smallest_team_size(env_cfg: dict[str, Any], league_matches: Optional[dict[str, int]] = None) -> int:
+    """The smallest team size of the configured self-play and league matches (1 when none is configured, as in
+    subproc mode): evaluation plays it, so a config whose matches are all league matches evaluates too."""
+    sizes = selfplay_team_sizes(env_cfg) + team_sizes(league_matches or {})
+    return min(sizes) if sizes else 1
 
 
 def lookup_table(env_cfg: dict[str, Any]) -> np.ndarray:

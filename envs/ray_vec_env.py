@@ -59,13 +59,13 @@ class RelayOpponents:
     def __init__(self, n_league: int):
         self.kinds = np.zeros(n_league, dtype=np.int8)
         self.pending_actions = np.zeros(0, dtype=np.int64)
-        self.results: list[tuple[int, Optional[int]]] = []
+        self.results: list[tuple[int, Optional[int], bool]] = []
 
     def assign(self, match: int) -> int:
         return int(self.kinds[match])
 
-    def result(self, match: int, outcome: Optional[int]) -> None:
-        self.results.append((match, outcome))
+    def result(self, match: int, outcome: Optional[int], touched: bool = False) -> None:
+        self.results.append((match, outcome, touched))
 
     def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
         return self.pending_actions
@@ -257,9 +257,9 @@ class RayVecEnv(VecEnv):
     def _take_league_state(self, index: int, state: dict[str, Any]) -> None:
         league, rows = self._league_rows[index]
         self.opp_obs[rows] = state["opp_obs"]
-        for match, outcome in state["results"]:
+        for match, outcome, touched in state["results"]:
             match = league.start + match
-            self.opponents.result(match, outcome)
+            self.opponents.result(match, outcome, touched)
             self.opp_kind[match] = self.opponents.assign(match)
 
     # --------------------------------------------------------------------------------------- VecEnv API

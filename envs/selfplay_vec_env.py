@@ -57,9 +57,9 @@ class Opponents(Protocol):
     def assign(self, match: int) -> int:
         """Choose the opponent of league match ``match`` for its next episode."""
 
-    def result(self, match: int, outcome: Optional[int]) -> None:
+    def result(self, match: int, outcome: Optional[int], touched: bool = False) -> None:
         """League match ``match`` ended: +1 the learning team scored, -1 it conceded, 0 no goal; None: lost with
-        a restarted worker (no result)."""
+        a restarted worker (no result). ``touched``: a car of the learning team touched the ball in the episode."""
 
     def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
         """Actions ``[n]`` for trainer-driven opponent cars with raw observations ``obs`` ``[n, obs_size]`` in
@@ -76,7 +76,7 @@ class ScriptedOpponents:
     def assign(self, match: int) -> int:
         return int(self.rng.choice(self.kinds))
 
-    def result(self, match: int, outcome: Optional[int]) -> None:
+    def result(self, match: int, outcome: Optional[int], touched: bool = False) -> None:
         pass
 
     def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
@@ -143,6 +143,12 @@ class SelfPlayVecEnv(VecEnv):
         #: Per league match: its first learning slot; per opponent row: its league match.
         self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
         self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
+        #: Every league slot (learning cars of league matches) and its league match; per league match, whether its
+        #: learning team touched the ball in the episode so far.
+        self._league_slots = np.array([m.first_slot + i for m in league_plans for i in range(m.team_size)],
+                                      dtype=np.int64)
+        self._league_slot_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
+        self._league_touched = np.zeros(len(league_plans), dtype=bool)
         #: Per worker: the opponent rows of its league matches.
         self._opp_rows = [np.array([m.first_opp + i for m in plan.matches if m.league_index is not None
                                     for i in range(m.team_size)], dtype=np.int64) for plan in self.plans]
@@ -259,13 +265,18 @@ class SelfPlayVecEnv(VecEnv):
         if len(rows):
             a.opp_actions[rows] = np.asarray(self.opponents.act(a.opp_obs[rows], self.opp_match[rows])).reshape(-1)
 
-    def _league_episodes_ended(self, workers: Sequence[int], dones: np.ndarray, first_slot: int) -> None:
+    def _league_episodes_ended(self, workers: Sequence[int], dones: np.ndarray, first_slot: int,
+                               stop_slot: int) -> None:
         a = self._arrays
+        inside = (self._league_slots >= first_slot) & (self._league_slots < stop_slot)
+        np.logical_or.at(self._league_touched, self._league_slot_match[inside], a.touched[self._league_slots[inside]])
         restarted = {m.league_index for index in self._restarted for m in self.plans[index].matches}
         for w in workers:
             for match in (m.league_index for m in self.plans[w].matches if m.league_index is not None):
                 if dones[self.league_first_slot[match] - first_slot]:
-                    self.opponents.result(int(match), None if match in restarted else int(a.outcome[match]))
+                    touched = bool(self._league_touched[match])
+                    self._league_touched[match] = False
+                    self.opponents.result(int(match), None if match in restarted else int(a.outcome[match]), touched)
                     a.opp_kind[match] = self.opponents.assign(int(match))
 
     # ------------------------------------------------------------------------------------ VecEnv API
@@ -275,6 +286,7 @@ class SelfPlayVecEnv(VecEnv):
             self._seed = int(self._seeds[0])
         for match in range(len(self.league_sizes)):
             self._arrays.opp_kind[match] = self.opponents.assign(match)
+        self._league_touched[:] = False
         self._await_all(self._broadcast("reset", self._seed))
         self._restarted.clear()
         self._reset_seeds()
@@ -356,7 +368,7 @@ class SelfPlayVecEnv(VecEnv):
             league_start = int(self.league_first_slot[0])
             for slot in range(max(first, league_start), stop):
                 infos[slot - first]["league"] = True
-            self._league_episodes_ended(workers, dones, first)
+            self._league_episodes_ended(workers, dones, first, stop)
         self._last_obs[span] = obs
         return obs.copy(), rewards, dones, infos
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional, Sequence
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from envs.components import selfplay_team_sizes
+from envs.components import selfplay_team_sizes, smallest_team_size
 from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
 
 #: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
@@ -151,16 +151,16 @@ def close_vec_env(venv: VecEnv, timeout: float = 10.0) -> None:
     venv.close()
 
 
-def eval_env_config(env_cfg: dict[str, Any]) -> dict[str, Any]:
+def eval_env_config(env_cfg: dict[str, Any], league_matches: Optional[dict[str, int]] = None) -> dict[str, Any]:
     """The ``environment`` section for single-car evaluation envs (``EvalCallback``, ``evaluate.py``).
 
-    Subproc mode: unchanged. Self-play mode: the smallest configured team size on both sides, the learning
-    car ``blue-0`` against do-nothing cars (teammates idle too): the score says how well the policy plays
-    without help from a copy of itself.
+    Subproc mode: unchanged. Self-play mode: the smallest configured team size (self-play or league matches,
+    ``league_matches`` as in ``league.matches``) on both sides, the learning car ``blue-0`` against do-nothing
+    cars (teammates idle too): the score says how well the policy plays without help from a copy of itself.
     """
     if env_cfg["vec_env"] != "selfplay":
         return env_cfg
-    size = min(selfplay_team_sizes(env_cfg))
+    size = smallest_team_size(env_cfg, league_matches)
     return dict(env_cfg, blue_size=size, orange_size=size, opponent_policy="idle")
 
 

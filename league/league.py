@@ -40,6 +40,8 @@ LADDER_NAME = "ladder.json"
 KINDS = ("past", "scripted", "self")
 #: League games per opponent kind (and per scripted bot) that the win rates in TensorBoard average over.
 RECENT_GAMES = 100
+#: Ended games kept for the curriculum between two of its reads (one read per rollout).
+FINISHED_KEPT = 100_000
 
 
 def sample_actions(policy: BasePolicy, obs: np.ndarray) -> np.ndarray:
@@ -115,6 +117,11 @@ class League:
         #: Outcomes (+1/0/-1) of the current policy's last games, per opponent kind and per scripted bot.
         self.recent: dict[str, deque] = defaultdict(lambda: deque(maxlen=RECENT_GAMES))
         self.games = 0
+        #: Ended games not yet read by the curriculum: (opponent: a scripted bot's name or its kind, touched,
+        #: outcome). Bounded: a run without a curriculum never reads it.
+        self.finished: deque = deque(maxlen=FINISHED_KEPT)
+        #: Weight of each scripted bot in the even-games pick (the curriculum stage's; 1 each by default).
+        self.scripted_weights: dict[str, float] = {name: 1.0 for name in league_cfg["scripted"]}
         self.model: Optional[PPO] = None
         self.vec_normalize: Optional[VecNormalize] = None
         #: (pool name -> row of the stack, the pool's actors as one network); None until built or after the pool
@@ -158,6 +165,17 @@ class League:
         normalizer.training = False
         return FrozenPolicy(PPO.load(model_path, device=device).policy, normalizer)
 
+    def set_mix(self, shares: dict[str, float], scripted_weights: dict[str, float]) -> None:
+        """Opponent kinds' shares and the scripted bots' weights from the next draw on (a curriculum stage)."""
+        kind_shares = np.array([shares[kind] for kind in KINDS], dtype=np.float64)
+        self.kind_p = kind_shares / kind_shares.sum()
+        self.scripted_weights = dict(scripted_weights)
+
+    def resize(self, n_matches: int) -> None:
+        """The vec env was rebuilt with ``n_matches`` league matches (a curriculum stage change): every match starts
+        a new episode, so no game in progress is rated."""
+        self.assigned = [CURRENT] * n_matches
+
     # ---------------------------------------------------------------------------------------- pool
     def snapshot(self) -> str:
         """The current policy and normalizer join the pool (saved as a pair in ``league/``); beyond ``pool_size``
@@ -198,11 +216,14 @@ class League:
             tmp.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------------------------------- opponents
-    def _pick(self, candidates: list[str]) -> str:
-        """The candidate making the most even game: weight p(1-p), floored at min_pick_weight of the best."""
+    def _pick(self, candidates: list[str], prior: Optional[list[float]] = None) -> str:
+        """The candidate making the most even game: weight p(1-p), floored at min_pick_weight of the best, times
+        ``prior`` (the curriculum stage's weights of scripted bots)."""
         p = np.array([self.ratings.win_probability(name) for name in candidates])
         weights = p * (1 - p)
         weights = np.maximum(weights, self.cfg["min_pick_weight"] * weights.max()) + 1e-12
+        if prior is not None:
+            weights = weights * np.asarray(prior, dtype=np.float64)
         return candidates[int(self.rng.choice(len(candidates), p=weights / weights.sum()))]
 
     def assign(self, match: int) -> int:
@@ -213,19 +234,22 @@ class League:
         if kind == "past":
             name = self._pick(list(self.pool))
         elif kind == "scripted":
-            name = self._pick(list(self.cfg["scripted"]))
+            names = list(self.scripted_weights)
+            name = self._pick(names, [self.scripted_weights[n] for n in names])
         else:
             name = CURRENT
         self.assigned[match] = name
         return 1 + SCRIPTED_NAMES.index(name) if name in SCRIPTED_NAMES else TRAINER_DRIVEN
 
-    def result(self, match: int, outcome: Optional[int]) -> None:
-        """Rate the finished game (not games against the current policy itself: a mirror says nothing)."""
+    def result(self, match: int, outcome: Optional[int], touched: bool = False) -> None:
+        """Rate the finished game (not games against the current policy itself: a mirror says nothing).
+        ``touched``: the learning team touched the ball in it."""
         opponent = self.assigned[match]
         if outcome is None or (opponent != CURRENT and opponent not in self.ratings.records):
             return  # a game lost with a restarted worker, or against a version dropped from the pool meanwhile
         self.games += 1
         kind = "self" if opponent == CURRENT else self.ratings.records[opponent].kind
+        self.finished.append((opponent if kind == "scripted" else kind, bool(touched), int(outcome)))
         self.recent[kind].append(outcome)
         if kind == "scripted":
             self.recent[opponent].append(outcome)

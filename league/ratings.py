@@ -3,8 +3,11 @@
 Ratings use openskill's Plackett-Luce model (``ordinal() = mu - 3 sigma``, the conservative skill shown in
 TensorBoard and the ladder). The scripted opponents are **anchors**: their ratings are fixed constants, never
 updated, so the scale means the same in every run (a bot at ordinal 20 beats the ball-chaser about as often in
-any run). Every league game updates the current policy (and the past version it played); goals decide it:
-a win, a loss, or a draw when the episode ended without a goal.
+any run). Goals decide a game: a win, a loss, or a draw when the episode ended without a goal. Only decided games
+move the ratings; draws are counted in the records but rate nobody. Why: early in a run most league games end
+without a goal, and openskill rates a draw as "equally strong", so a bot that beat the idle car in 20% of its games
+and drew the rest was pulled down to idle's rating, the even-games pick then saw every opponent as even, and the
+curriculum-free league never moved on to harder ones (``tests/test_league.py`` measures both).
 """
 
 from __future__ import annotations
@@ -77,13 +80,15 @@ class Ratings:
         return float(self.model.predict_win(teams)[0])
 
     def record_game(self, opponent: str, outcome: int) -> None:
-        """The current policy played ``opponent``: +1 won, 0 drew, -1 lost. Anchors keep their rating."""
+        """The current policy played ``opponent``: +1 won, 0 drew, -1 lost. Anchors keep their rating; a draw is
+        only counted (module docstring)."""
         me, them = self.current, self.records[opponent]
-        ranks = {1: [0, 1], 0: [0, 0], -1: [1, 0]}[outcome]
-        [[mine], [theirs]] = self.model.rate([[self._rating(me)], [self._rating(them)]], ranks=ranks)
-        me.mu, me.sigma = mine.mu, mine.sigma
-        if them.kind != "scripted":
-            them.mu, them.sigma = theirs.mu, theirs.sigma
+        if outcome != 0:
+            ranks = [0, 1] if outcome > 0 else [1, 0]
+            [[mine], [theirs]] = self.model.rate([[self._rating(me)], [self._rating(them)]], ranks=ranks)
+            me.mu, me.sigma = mine.mu, mine.sigma
+            if them.kind != "scripted":
+                them.mu, them.sigma = theirs.mu, theirs.sigma
         for record, result in ((me, outcome), (them, -outcome)):
             record.wins += result > 0
             record.draws += result == 0

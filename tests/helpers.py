@@ -33,6 +33,7 @@ FAST_TRAIN = [
     "environment.no_touch_timeout_seconds=2.0",
     "environment.selfplay.matches.1v1=1",  # self-play (the default vec env): one 1v1 match = 2 env slots
     "league.matches.1v1=0",  # no league match (tests/test_league.py adds them)
+    "curriculum.enabled=false",  # the matches as configured (tests/test_curriculum.py runs the curriculum)
 ]
 
 

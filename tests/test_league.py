@@ -34,8 +34,8 @@ class RecordingOpponents(ScriptedOpponents):
     def assign(self, match: int) -> int:
         return self.kinds[match]
 
-    def result(self, match: int, outcome):
-        self.results.append((match, outcome))
+    def result(self, match: int, outcome, touched=False):
+        self.results.append((match, outcome, touched))
 
     def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
         self.asked.append((obs.copy(), matches.copy()))
@@ -59,8 +59,9 @@ def test_league_matches_make_only_learning_cars_slots_and_report_outcomes():
             assert obs.shape == (4, venv.observation_space.shape[0])
             assert [info.get("league", False) for info in infos] == [False, False, True, True]
         assert opponents.results, "no league episode ended"
-        for match, outcome in opponents.results:
+        for match, outcome, touched in opponents.results:
             assert outcome in (1, -1)  # every episode ends in a goal
+            assert isinstance(touched, bool)
         # The trainer was asked for actions of match 0's opponent only, one row per step.
         assert all(len(obs_rows) == 1 and list(matches) == [0] for obs_rows, matches in opponents.asked)
         assert len(opponents.asked) == 60
@@ -77,13 +78,17 @@ def test_outcome_follows_the_learning_side():
                           opponents=opponents, state_mutator=BallIntoOrangeGoalMutator())
     try:
         venv.reset()
+        touched = False
         for _ in range(80):
             side = int(venv._arrays.learner_team[0])
             _, rewards, dones, infos = venv.step(np.full(1, 8))
+            touched |= bool(infos[0]["touched"])
             if dones[0]:
-                outcome = opponents.results[-1][1]
+                _, outcome, reported_touch = opponents.results[-1]
                 assert outcome == (1 if side == 0 else -1)  # blue scores: a win only for a blue learner
                 assert infos[0]["goal"] == outcome
+                assert reported_touch == touched  # the league hears whether the learning car touched the ball
+                touched = False
     finally:
         venv.close()
 
@@ -98,6 +103,36 @@ def test_scripted_learner_that_always_scores_gains_rating():
     assert ratings.current.ordinal > ANCHORS["idle"][0]  # above the anchor it keeps beating
     assert ratings.records["idle"].mu == ANCHORS["idle"][0]  # anchors never move
     assert ratings.win_probability("idle") > 0.9 and ratings.current.wins == 30
+
+
+def test_draws_do_not_pull_the_rating_down_to_the_opponent():
+    """Most early league games end without a goal. A bot that wins 1 game in 5 against random and draws the rest
+    is better than random: its rating must end above random's, and the even-games pick must then prefer the chaser
+    (closer to even) to the idle car (which rating draws as ties used to make look even)."""
+    ratings = Ratings()
+    for game in range(200):
+        ratings.record_game("random", 1 if game % 5 == 0 else 0)
+    assert ratings.current.mu > ANCHORS["random"][0]
+    assert ratings.current.draws == 160 and ratings.current.wins == 40
+    assert ratings.win_probability("random") > 0.5
+    p = {name: ratings.win_probability(name) for name in ("idle", "chaser")}
+    assert p["chaser"] * (1 - p["chaser"]) > p["idle"] * (1 - p["idle"])
+
+
+def test_stage_mix_weights_the_scripted_pick(tmp_path):
+    league = League(fast_config(*LEAGUE_TRAIN)["league"], tmp_path, n_matches=1, seed=0)
+    def picks(weights: dict[str, float]) -> set[str]:
+        league.set_mix({"past": 0.0, "scripted": 1.0, "self": 0.0}, weights)
+        drawn = set()
+        for _ in range(50):
+            league.assign(0)
+            drawn.add(league.assigned[0])
+        return drawn
+
+    assert picks({"idle": 1.0}) == {"idle"}  # a curriculum stage against idle only
+    assert picks({"idle": 1.0, "chaser": 1.0}) == {"idle", "chaser"}
+    league.resize(3)
+    assert len(league.assigned) == 3
 
 
 def league_run(tmp_path, n_matches: int) -> tuple[dict, Any, PPO, League]:

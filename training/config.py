@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+from curriculum.config import CurriculumConfig, CurriculumError
+from curriculum.config import check as check_curriculum
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config.yaml"
@@ -59,7 +63,7 @@ class Field:
 # Names accepted by the component registries in envs/ (kept here so validation needs no RocketSim import).
 OBS_BUILDERS = ("default", "relative")
 ACTION_PARSERS = ("lookup_table",)
-STATE_MUTATORS = ("kickoff", "random")
+STATE_MUTATORS = ("kickoff", "random", "jitter")
 OPPONENT_POLICIES = ("idle", "random")
 SCRIPTED_OPPONENTS = ("idle", "random", "chaser")
 REWARD_PARTS = ("goal", "touch", "player_to_ball", "speed_to_ball", "face_ball", "ball_to_goal", "boost_gain")
@@ -95,6 +99,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "obs_zero_padding": Field("int", low=1, high=3),
         "action_parser": Field("str", choices=ACTION_PARSERS),
         "state_mutators": Field("list[str]", choices=STATE_MUTATORS),
+        "kickoff_jitter": {"car_xy_uu": _NONNEG, "car_yaw_rad": _NONNEG, "ball_xy_uu": _NONNEG},
         "random_start_share": _UNIT,
         "episode_seconds": Field("float", low=0.1),
         "no_touch_timeout_seconds": Field("float", low=0.1),
@@ -118,6 +123,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "pool_size": _POS_INT,
         "min_pick_weight": _UNIT,
     },
+    # A section whose schema is a pydantic model (lists of stages do not fit the Field tree).
+    "curriculum": CurriculumConfig,
     "training": {
         "total_timesteps": _POS_INT,
         "n_steps": Field("int", low=2),
@@ -226,6 +233,25 @@ def _check_value(path: str, value: Any, spec: Field) -> Any:
     raise AssertionError(f"unknown field kind {kind}")
 
 
+def _is_model(spec: Any) -> bool:
+    return isinstance(spec, type) and issubclass(spec, BaseModel)
+
+
+def _validate_model(node: Any, model: type[BaseModel], prefix: str) -> dict[str, Any]:
+    """A section checked by a pydantic model, its errors turned into :class:`ConfigError` naming the key."""
+    try:
+        return model.model_validate(node).model_dump()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = prefix + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"unknown config key '{key}' (see the repository's config.yaml for the keys this "
+                              "section takes).") from None
+        if error["type"] == "missing":
+            raise ConfigError(f"config key '{key}' is missing; add it (see the repository's config.yaml).") from None
+        raise ConfigError(f"config key '{key}': {error['msg']} (got {error.get('input')!r}).") from None
+
+
 def _validate(node: Any, schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     where = prefix or "the top level"
     if not isinstance(node, dict):
@@ -243,6 +269,8 @@ def _validate(node: Any, schema: Mapping[str, Any], prefix: str) -> dict[str, An
             raise ConfigError(f"config key '{name}' is missing; add it (see the repository's config.yaml).")
         if isinstance(spec, dict):
             out[key] = _validate(node[key], spec, name)
+        elif _is_model(spec):
+            out[key] = _validate_model(node[key], spec, name)
         else:
             out[key] = _check_value(name, node[key], spec)
     return out
@@ -285,6 +313,14 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
     if any(league["matches"].values()) and sum(league["shares"].values()) <= 0:
         raise ConfigError("config section 'league.shares': every share is 0; give past, scripted or self a "
                           "positive share, or set league.matches to 0.")
+    mutators = env["state_mutators"]
+    if mutators[0] == "jitter":
+        raise ConfigError("config key 'environment.state_mutators': 'jitter' moves the cars and ball of a start state "
+                          "set before it; put it after 'kickoff' (e.g. [kickoff, jitter]).")
+    try:
+        check_curriculum(cfg)
+    except CurriculumError as exc:
+        raise ConfigError(str(exc)) from None
     if train["mirror"] and env["obs_builder"] != "default":
         raise ConfigError(f"config key 'training.mirror' is true, but mirroring knows only the 'default' obs builder "
                           f"(environment.obs_builder is '{env['obs_builder']}'); set training.mirror=false or "
@@ -357,15 +393,16 @@ def apply_override(cfg: dict[str, Any], parts: list[str], value: Any) -> None:
     node, schema = cfg, SCHEMA
     for i, part in enumerate(parts):
         dotted = ".".join(parts[: i + 1])
-        if not isinstance(schema, dict) or part not in schema:
-            allowed = _allowed(schema) if isinstance(schema, dict) else "(no sub-keys)"
-            hint = _suggest(part, schema) if isinstance(schema, dict) else ""
+        keys = schema.model_fields if _is_model(schema) else schema
+        if not isinstance(keys, Mapping) or part not in keys:
+            allowed = _allowed(keys) if isinstance(keys, Mapping) else "(no sub-keys)"
+            hint = _suggest(part, keys) if isinstance(keys, Mapping) else ""
             raise ConfigError(f"--set: unknown config key '{dotted}'.{hint} Allowed here: {allowed}.")
         if i == len(parts) - 1:
             node[part] = value
         else:
             node = node.setdefault(part, {})
-            schema = schema[part]
+            schema = keys[part].annotation if _is_model(schema) else schema[part]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

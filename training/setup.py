@@ -101,7 +101,8 @@ def make_eval_env(cfg: dict[str, Any], seed: int) -> VecNormalize:
     Its statistics are copied from the training normalizer before each evaluation. In self-play mode the
     learning car plays against do-nothing cars (:func:`envs.vec_env.eval_env_config`).
     """
-    venv = VecMonitor(make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], seed + EVAL_SEED_OFFSET))
+    env_cfg = eval_env_config(cfg["environment"], league_match_counts(cfg))
+    venv = VecMonitor(make_local_vec_env(env_cfg, cfg["rewards"], seed + EVAL_SEED_OFFSET))
     norm = cfg["normalize"]
     return VecNormalize(venv, training=False, norm_obs=norm["norm_obs"], norm_reward=False,
                         clip_obs=norm["clip_obs"], clip_reward=norm["clip_reward"], gamma=cfg["training"]["gamma"])
