@@ -140,8 +140,6 @@ def train_command(args: argparse.Namespace, arm: Arm, seed_offset: int, run_name
     if config:
         cmd += ["--config", config]
     overrides = list(args.set) + list(arm.overrides)
-    if args.config and arm.config:  # the arm's file goes over the shared one: pass the shared one's keys as --set
-        raise SystemExit("error: --config and a .yaml arm of --compare do not combine; put everything in the arm files")
     from training.config import load_config
 
     base_seed = load_config(config, overrides)["training"]["seed"]
@@ -505,6 +503,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     arms = [parse_arm(text, i) for i, text in enumerate(args.compare or ["default"])]
     if len({arm.name for arm in arms}) != len(arms):
         print("error: --compare: two configs have the same name; name them NAME:SPEC", file=sys.stderr)
+        return EXIT_USAGE
+    if args.config and any(arm.config for arm in arms):
+        print("error: --config and a .yaml config of --compare do not combine (train_sb3.py takes one file); put "
+              "the shared keys in each config file, or give them with --set", file=sys.stderr)
         return EXIT_USAGE
     try:
         for arm in arms:  # a bad key stops here, before minutes of training

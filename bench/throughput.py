@@ -43,6 +43,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                              "(repeatable)")
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
                         help=f"wall seconds measured per stage (default {DEFAULT_SECONDS:g})")
+    parser.add_argument("--stage", metavar="NAME",
+                        help="measure the config as this curriculum stage plays it (its matches and league mix); "
+                             "default: the configured matches, which the curriculum's last stage plays")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument("--profile", action="store_true", help="also break one training iteration's time down")
     parser.add_argument("--stages", default=None, metavar="NAME,NAME",
@@ -115,6 +118,14 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         cfg = load_config(args.config, args.set)
+        if args.stage is not None:
+            from curriculum.config import stage_config
+
+            names = [stage["name"] for stage in cfg["curriculum"]["stages"]]
+            if args.stage not in names:
+                raise ConfigError(f"--stage '{args.stage}': no curriculum stage has that name; use one of "
+                                  f"{', '.join(names)}")
+            cfg = stage_config(cfg, names.index(args.stage))
         from envs.components import init_meshes
         from training.setup import resolve_device, set_torch_threads
 

@@ -16,7 +16,7 @@ BENCH_TRAIN = [o for o in FAST_TRAIN if not o.startswith("league.")] + ["league.
 
 
 def test_timed_run_with_a_milestone_plays_every_opponent_and_plots(tmp_path):
-    result = run_module("bench.learning", "--minutes", "0.25", "--milestones", "0.12", "--episodes", "2",
+    result = run_module("bench.learning", "--minutes", "0.2", "--milestones", "0.1", "--episodes", "2",
                         "--version-episodes", "2", "--out", "out", "--json", *set_args(BENCH_TRAIN), cwd=tmp_path,
                         timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -43,7 +43,7 @@ def test_timed_run_with_a_milestone_plays_every_opponent_and_plots(tmp_path):
 
 
 def test_step_budget_seeds_and_compare(tmp_path):
-    result = run_module("bench.learning", "--steps", "512", "--every", "256", "--seeds", "2", "--parallel", "2",
+    result = run_module("bench.learning", "--steps", "384", "--every", "192", "--seeds", "1", "--parallel", "2",
                         "--compare", "base:default", "short:training.gamma=0.9", "--episodes", "1",
                         "--version-episodes", "1", "--out", "out", "--json", *set_args(BENCH_TRAIN), cwd=tmp_path,
                         timeout=400)
@@ -51,14 +51,14 @@ def test_step_budget_seeds_and_compare(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report["runs"]) == {"base", "short"}
     for arm, runs in report["runs"].items():
-        assert sorted(run["seed"] for run in runs) == [0, 1]
+        assert [run["seed"] for run in runs] == [0]
         for run in runs:
-            assert [m["steps"] for m in run["models"]][-1] >= 512
-            assert len(run["models"]) >= 2  # the pair at 256 steps (the curve) and the final one
-        assert len(report["steps_to_threshold"][arm]) == 2
+            assert [m["steps"] for m in run["models"]][-1] >= 384
+            assert len(run["models"]) == 2  # the pair at 192 steps (the curve) and the final one
+        assert len(report["steps_to_threshold"][arm]) == 1
     import yaml
 
-    for k in (0, 1):  # every seed of each config trained with its own seed and the config's own overrides
+    for k in (0,):  # each config trained with the seed and its own overrides
         base = yaml.safe_load((tmp_path / "out" / "checkpoints" / f"base_s{k}" / "config.yaml").read_text())
         short = yaml.safe_load((tmp_path / "out" / "checkpoints" / f"short_s{k}" / "config.yaml").read_text())
         assert base["training"]["seed"] == short["training"]["seed"] == k
