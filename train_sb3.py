@@ -38,6 +38,7 @@ from callbacks import (
     health_limits,
     make_eval_callback,
 )
+from callbacks.torch_threads import make_threads_callback
 from envs.vec_env import available_cores, close_vec_env, resolve_num_envs
 from envs.components import team_sizes
 from league.league import League
@@ -60,7 +61,6 @@ from training.setup import (
     load_model,
     make_eval_env,
     make_model,
-    make_threads_callback,
     make_training_env,
     make_vec_env,
     resolve_device,

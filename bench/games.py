@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from play.match import Driver, MatchEpisode, load_policy_driver, lookup_table, make_driver, play_episodes
+from play.match import (Driver, MatchEpisode, PolicyDriver, load_policy_driver, lookup_table, make_driver,
+                        play_episodes)
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,15 @@ def play_model(model: Path, opponents: dict[str, str], env_cfg: dict[str, Any], 
     exact_cfg = dict(env_cfg, random_start_share=0.0)
     mutators = [m for m in env_cfg["state_mutators"] if m != "jitter"]
     jitter_cfg = dict(exact_cfg, state_mutators=mutators + ["jitter"])
+    loaded = load_policy_driver(model)  # read once; both modes share its network and normalizer
+    drivers = {deterministic: PolicyDriver(loaded.model, loaded.normalizer, deterministic)
+               for deterministic in (True, False)}
     out: dict[str, dict[str, list[GameRecord]]] = {}
     for label, opponent in opponents.items():
         games: dict[str, list[GameRecord]] = {}
         for mode in ("stochastic", "deterministic"):
             deterministic = mode == "deterministic"
-            me = load_policy_driver(model, deterministic)
+            me = drivers[deterministic]
             other = make_driver(opponent, table, seed, deterministic=False)
             if deterministic:
                 games[mode] = (play_both_sides(me, other, exact_cfg, rewards, counts.exact, seed, False)

@@ -249,7 +249,8 @@ def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
             versions: dict[str, str] = {f"model at {s:,} steps": str(p) for s, p in models[:-1]}
             ladder = run_dir / LEAGUE_DIR / LADDER_NAME
             first = json.loads(ladder.read_text()).get("first_snapshot") if ladder.is_file() else None
-            rollout = int(read_model_data(path)["n_steps"]) * int(read_model_data(path)["n_envs"])
+            data = read_model_data(path)
+            rollout = int(data["n_steps"]) * int(data["n_envs"])
             if first and all(abs(int(first.rsplit("_", 1)[1]) - s) >= rollout for s, _ in models[:-1]):
                 versions[f"first league snapshot ({first})"] = str(run_dir / LEAGUE_DIR / f"model_{first}.zip")
             versions.update({Path(p).stem: p for p in args.against})

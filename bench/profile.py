@@ -220,7 +220,8 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
     from stable_baselines3.common.callbacks import CallbackList
 
     from bench.stages import attach_full_league, make_iteration_clock
-    from training.setup import make_model, make_threads_callback, make_training_env
+    from callbacks.torch_threads import make_threads_callback
+    from training.setup import make_model, make_training_env
 
     seed = cfg["training"]["seed"]
     timers = Timers()

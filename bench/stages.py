@@ -262,7 +262,8 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
     (it sets the update's speed); progress bar, reward logging, checkpoints and evaluation are not.
     """
     from stable_baselines3.common.callbacks import CallbackList
-    from training.setup import make_model, make_threads_callback, make_training_env
+    from callbacks.torch_threads import make_threads_callback
+    from training.setup import make_model, make_training_env
 
     seed = cfg["training"]["seed"]
     train = cfg["training"]

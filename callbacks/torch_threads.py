@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+
+from envs.vec_env import available_cores
 
 
 class UpdateThreadsCallback(BaseCallback):
@@ -35,3 +39,9 @@ class UpdateThreadsCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
+
+
+def make_threads_callback(train_cfg: dict[str, Any]) -> UpdateThreadsCallback:
+    """Torch threads for collection (``torch_threads``) and for the update (``update_threads``, 0 = all cores)."""
+    collect = train_cfg["torch_threads"] or th.get_num_threads()
+    return UpdateThreadsCallback(collect, train_cfg["update_threads"] or available_cores())

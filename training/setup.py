@@ -13,11 +13,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from callbacks.torch_threads import UpdateThreadsCallback
 from envs.selfplay_vec_env import make_selfplay_vec_env
 from training.mirror import RolloutMirror
 from training.pipeline import PipelinedPPO
-from envs.vec_env import available_cores, eval_env_config, make_local_vec_env, make_subproc_vec_env
+from envs.vec_env import eval_env_config, make_local_vec_env, make_subproc_vec_env
 from envs.components import lookup_table, team_sizes
 from training.config import ConfigError, league_match_counts
 from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
@@ -31,12 +30,6 @@ def set_torch_threads(threads: int) -> None:
     """Limit torch's intra-op threads in the trainer (0 keeps torch's default of one per core)."""
     if threads > 0:
         th.set_num_threads(threads)
-
-
-def make_threads_callback(train_cfg: dict[str, Any]) -> UpdateThreadsCallback:
-    """Torch threads for collection (``torch_threads``) and for the update (``update_threads``, 0 = all cores)."""
-    collect = train_cfg["torch_threads"] or th.get_num_threads()
-    return UpdateThreadsCallback(collect, train_cfg["update_threads"] or available_cores())
 
 
 def resolve_device(requested: str) -> th.device:

@@ -78,21 +78,27 @@ class StageSwitch:
                  make_vec_env: Any):
         self.cfg, self.curriculum, self.num_envs, self.seed = cfg, curriculum, num_envs, seed
         self.league, self.make_vec_env = league, make_vec_env
+        self._resolved_cfg: dict[str, Any] = {}
+        self._resolved_for: Optional[int] = None
 
     def apply_mix(self) -> None:
         """The stage's league shares and scripted weights."""
         if self.league is not None:
-            resolved = stage_cfg(self.cfg, self.curriculum)
-            self.league.set_mix(resolved["league"]["shares"], scripted_weights(self.cfg, self.curriculum.index))
+            self.league.set_mix(self._resolved()["league"]["shares"], scripted_weights(self.cfg, self.curriculum.index))
 
     def league_car_share(self) -> float:
         """Share of the learning cars that play league matches in the current stage."""
-        resolved = stage_cfg(self.cfg, self.curriculum)
-        return learning_cars({}, resolved["league"]["matches"]) / self.num_envs
+        return learning_cars({}, self._resolved()["league"]["matches"]) / self.num_envs
+
+    def _resolved(self) -> dict[str, Any]:
+        """The current stage's config, resolved once per stage (the callback asks after every rollout)."""
+        if self._resolved_for != self.curriculum.index:
+            self._resolved_cfg, self._resolved_for = stage_cfg(self.cfg, self.curriculum), self.curriculum.index
+        return self._resolved_cfg
 
     def switch(self, model: PPO) -> None:
         """The curriculum advanced: rebuild the matches for its stage under the model's wrappers."""
-        resolved = stage_cfg(self.cfg, self.curriculum)
+        resolved = self._resolved()
         norm = model.get_vec_normalize_env()
         monitor = norm.venv
         # The old matches go first: on Ray their actors hold the CPUs the new ones need (and a Ray this process
