@@ -33,9 +33,9 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
+from config import ConfigError, league_match_counts, load_config
 from envs.components import smallest_team_size
 from envs.vec_env import eval_env_config, make_local_vec_env
-from training.config import ConfigError, league_match_counts, load_config
 from envs.scripted import SCRIPTED_NAMES
 from play.match import PolicyDriver, StepObserver, lookup_table, make_driver, play_episodes, summarize_episodes
 from training.model_files import inspect_pair
@@ -251,12 +251,12 @@ def play_opponents(me: Any, opponents: Sequence[str], cfg: dict, team_size: int,
                    observers: list, viewer: Optional["LiveViewer"]) -> dict[str, dict]:
     """``me`` (blue) against each opponent (``self``: ``me`` drives both teams); per opponent its summary. The
     animation (``observers``) holds the first opponent's games only."""
-    table = lookup_table(cfg["environment"])
+    table = lookup_table(cfg.environment)
     summaries = {}
     for opponent in opponents:
         orange = None if opponent == "self" else make_driver(opponent, table, args.seed,
                                                               deterministic=not args.stochastic)
-        played = play_episodes(me, orange, cfg["environment"], cfg["rewards"], team_size, args.episodes, args.seed,
+        played = play_episodes(me, orange, cfg.environment, cfg.rewards, team_size, args.episodes, args.seed,
                                observers)
         summaries[f"vs_{opponent}"] = summarize_episodes(played)
         observers = [viewer] if viewer is not None else []
@@ -286,10 +286,10 @@ def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
             raise ValueError("--stochastic does not apply to an exported bot: it plays its most likely action, as in "
                              "the game.")
         check_render_live(args)
-        env_cfg = cfg["environment"]
+        env_cfg = cfg.environment
         team_size = args.team_size or smallest_team_size(env_cfg, league_match_counts(cfg))
         opponents = parse_opponents(args)
-        decision_seconds = env_cfg["tick_skip"] / 120
+        decision_seconds = env_cfg.tick_skip / 120
         if args.render:
             recorder = FrameRecorder(min(args.render_episodes or args.episodes, args.episodes))
         if args.render_live:
@@ -324,17 +324,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         norm_path = Path(args.vecnormalize) if args.vecnormalize else normalizer_path_for(model_path)
         inspect_pair(model_path, norm_path)  # readable, PPO, and the two belong together (else exit 2)
         check_render_live(args)
-        selfplay = cfg["environment"]["vec_env"] == "selfplay"
+        selfplay = cfg.environment.vec_env == "selfplay"
         if args.team_size and not selfplay:
             raise ValueError("--team-size applies to self-play configs (environment.vec_env: selfplay); in subproc "
                              "mode set environment.blue_size / orange_size instead.")
-        if args.team_size and args.team_size > cfg["environment"]["obs_zero_padding"]:
+        if args.team_size and args.team_size > cfg.environment.obs_zero_padding:
             raise ValueError(f"--team-size {args.team_size} is larger than environment.obs_zero_padding "
                              f"({cfg['environment']['obs_zero_padding']}) the model was trained with.")
-        team_size = args.team_size or (smallest_team_size(cfg["environment"], league_match_counts(cfg)) if selfplay
+        team_size = args.team_size or (smallest_team_size(cfg.environment, league_match_counts(cfg)) if selfplay
                                        else None)
         opponents = parse_opponents(args)
-        venv = make_local_vec_env(eval_env_config(cfg["environment"], league_match_counts(cfg)), cfg["rewards"], args.seed,
+        venv = make_local_vec_env(eval_env_config(cfg.environment, league_match_counts(cfg)), cfg.rewards, args.seed,
                                   record_state=bool(args.render or args.render_live))
         try:
             vec_norm = load_normalizer(norm_path, venv)

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from config import ConfigError
 from rlbot_export.export import ExportError, export_bot
-from training.config import ConfigError
 
 EXIT_USAGE = 2
 

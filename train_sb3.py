@@ -17,13 +17,16 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
+from config.schema import Config, PartSpec, RewardPartSpec, part_name, reward_weight
+from config import ConfigError, check_rollout, league_match_counts, load_config
+from config.load import SCHEMA_PATH, json_schema, to_yaml
 from callbacks import (
     CurriculumCallback,
     EntropyScheduleCallback,
@@ -41,8 +44,8 @@ from callbacks import (
 from callbacks.torch_threads import make_threads_callback
 from envs.vec_env import available_cores, close_vec_env, resolve_num_envs
 from envs.components import team_sizes
+from envs.selfplay_vec_env import WorkerError
 from league.league import League
-from training.config import ConfigError, check_rollout, league_match_counts, load_config
 from training.model_files import PairInfo
 from training.runs import (
     Run,
@@ -57,6 +60,7 @@ from training.runs import (
 from training.saving import DivergedError, named_paths, save_pair
 from training.stages import STAGE_ATTRIBUTE, StageSwitch, has_league, stage_cfg, stage_seed, start_curriculum
 from training.setup import (
+    check_obs_size,
     ent_schedule,
     load_model,
     make_eval_env,
@@ -79,6 +83,7 @@ from training.signals import (
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_SAVE_FAILED = 1
+EXIT_RUN_FAILED = 1
 RULE = "=" * 72
 
 
@@ -106,6 +111,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="'latest' (newest readable pair of the newest run), a run name, a run folder, or a "
                              "model .zip")
     parser.add_argument("--list-runs", action="store_true", help="print the runs in --checkpoint-dir and exit")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (defaults + --config + --set, or the resumed run's) as YAML "
+                             "and exit")
+    parser.add_argument("--write-schema", action="store_true",
+                        help=f"write the JSON Schema of config.yaml to {SCHEMA_PATH.name} (editors complete and "
+                             "check config.yaml with it) and exit")
     args = parser.parse_args(argv)
     if args.num_envs is not None and args.num_envs < 1:
         parser.error("--num-envs must be >= 1")
@@ -122,43 +133,49 @@ def describe_device(device: th.device) -> str:
             f"{th.backends.cuda.matmul.allow_tf32} | cuDNN benchmark: {th.backends.cudnn.benchmark}")
 
 
-def describe_curriculum(cfg: dict[str, Any], curriculum: Optional[Curriculum]) -> str:
+def describe_reward(name: str, part: Union[float, RewardPartSpec]) -> str:
+    """``touch 1`` for a built-in part, ``aerial 2 (my_bot.rewards:AerialTouchReward)`` for a user's."""
+    return f"{name} {part.weight:g} ({part.cls})" if isinstance(part, PartSpec) else f"{name} {part:g}"
+
+
+def describe_curriculum(cfg: Config, curriculum: Optional[Curriculum]) -> str:
     """The banner's curriculum line: the stages, the current one with its mix and gate."""
     if curriculum is None:
-        why = "curriculum.enabled false" if not cfg["curriculum"]["enabled"] else "subproc mode"
+        why = "curriculum.enabled false" if not cfg.curriculum.enabled else "subproc mode"
         return f"Curriculum:  off ({why})"
     stage = curriculum.stage
     names = " -> ".join(s.name for s in curriculum.cfg.stages)
-    played = stage_cfg(cfg, curriculum)["league"]
-    shares = ", ".join(f"{kind} {share:g}" for kind, share in played["shares"].items())
+    played = stage_cfg(cfg, curriculum).league
+    shares = ", ".join(f"{kind} {share:g}" for kind, share in played.shares.model_dump().items())
     gate = stage.advance
     gate_text = ("pinned: no gate" if curriculum.pinned else "last stage" if gate is None else
                  f"advance when, over {curriculum.cfg.window} games against {gate.opponent}, touch >= {gate.touch:.0%} "
                  f"and goal >= {gate.goal:.0%} ({curriculum.cfg.hold} checks in a row)")
     return (f"Curriculum:  stage {curriculum.index + 1}/{len(curriculum.cfg.stages)} '{stage.name}' of {names}; "
-            f"league opponents {shares} (scripted: {', '.join(played['scripted'])}); {gate_text}")
+            f"league opponents {shares} (scripted: {', '.join(played.scripted)}); {gate_text}")
 
 
-def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: int, worker_info: dict,
+def print_banner(cfg: Config, model: PPO, device: th.device, num_envs: int, worker_info: dict,
                  total: int, run: Run, config_source: str, resumed_from: Optional[Path],
                  curriculum: Optional[Curriculum] = None) -> None:
     """``cfg``: the config as the current curriculum stage plays it."""
-    env, train, norm, ckpt = cfg["environment"], cfg["training"], cfg["normalize"], cfg["checkpoints"]
-    rewards = ", ".join(f"{k} {v:g}" for k, v in cfg["rewards"].items() if v != 0)
+    env, train, norm, ckpt = cfg.environment, cfg.training, cfg.normalize, cfg.checkpoints
+    rewards = ", ".join(describe_reward(name, part) for name, part in cfg.rewards.items()
+                        if reward_weight(part) != 0)
     threads = f"OMP_NUM_THREADS={worker_info['OMP_NUM_THREADS']}, torch threads={worker_info['torch_threads']}"
-    timing = (f"tick_skip {env['tick_skip']} ({120 / env['tick_skip']:g} decisions/s), episode <= "
-              f"{env['episode_seconds']:g} s, no-touch timeout {env['no_touch_timeout_seconds']:g} s "
-              f"({'terminal' if env['no_touch_timeout_terminal'] else 'truncation'}), "
-              f"mutators: {', '.join(env['state_mutators'])}")
-    if env["vec_env"] == "selfplay":
-        matches = ", ".join(f"{count} x {name}" for name, count in env["selfplay"]["matches"].items() if count)
-        league = ", ".join(f"{count} x {name}" for name, count in cfg["league"]["matches"].items() if count)
+    timing = (f"tick_skip {env.tick_skip} ({120 / env.tick_skip:g} decisions/s), episode <= "
+              f"{env.episode_seconds:g} s, no-touch timeout {env.no_touch_timeout_seconds:g} s "
+              f"({'terminal' if env.no_touch_timeout_terminal else 'truncation'}), "
+              f"mutators: {', '.join(map(part_name, env.state_mutators))}")
+    if env.vec_env == "selfplay":
+        matches = ", ".join(f"{count} x {name}" for name, count in env.selfplay.matches.items() if count)
+        league = ", ".join(f"{count} x {name}" for name, count in cfg.league.matches.items() if count)
         workers = len(worker_info["plans"])
         per_worker = sorted({len(plan.matches) for plan in worker_info["plans"]})
-        if env["selfplay"]["backend"] == "ray":
+        if env.selfplay.backend == "ray":
             hosts = sorted({info["host"] for info in worker_info.get("actors", [])})
             workers_line = (f"Workers:     {workers} Ray actors on {len(hosts)} node(s) ({', '.join(hosts)}; "
-                            f"ray.address {cfg['ray']['address']}), {'-'.join(map(str, per_worker))} match(es) each, "
+                            f"ray.address {cfg.ray.address}), {'-'.join(map(str, per_worker))} match(es) each, "
                             f"each running its matches in local worker processes (shared memory)")
         else:
             workers_line = (f"Workers:     {workers} processes (SelfPlayVecEnv, shared memory), "
@@ -169,16 +186,16 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
             f"{timing}",
         ]
         if league:
-            shares = ", ".join(f"{kind} {share:g}" for kind, share in cfg["league"]["shares"].items())
-            setup.append(f"League:      opponents {shares} (scripted: {', '.join(cfg['league']['scripted'])}); "
-                         f"snapshot every {cfg['league']['snapshot_every']:,} steps, pool of "
-                         f"{cfg['league']['pool_size']}")
+            shares = ", ".join(f"{kind} {share:g}" for kind, share in cfg.league.shares.model_dump().items())
+            setup.append(f"League:      opponents {shares} (scripted: {', '.join(cfg.league.scripted)}); "
+                         f"snapshot every {cfg.league.snapshot_every:,} steps, pool of "
+                         f"{cfg.league.pool_size}")
     else:
-        auto = (f" (auto-adjusted: {env['num_envs']} asked, {available_cores()} cores x {env['max_envs_per_core']})"
-                if num_envs != env["num_envs"] else "")
+        auto = (f" (auto-adjusted: {env.num_envs} asked, {available_cores()} cores x {env.max_envs_per_core})"
+                if num_envs != env.num_envs else "")
         setup = [
             f"Workers:     {num_envs} processes (SubprocVecEnv){auto}, {threads}",
-            f"Match:       {env['blue_size']}v{env['orange_size']} (opponents: {env['opponent_policy']}), {timing}",
+            f"Match:       {env.blue_size}v{env.orange_size} (opponents: {env.opponent_policy}), {timing}",
         ]
     lines = [
         RULE,
@@ -186,24 +203,24 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
         RULE,
         f"Device:      {describe_device(device)}",
         *setup,
-        f"Obs:         {model.observation_space.shape[0]} floats ({env['obs_builder']})   "
-        f"Actions: {model.action_space.n} ({env['action_parser']})",
+        f"Obs:         {model.observation_space.shape[0]} floats ({part_name(env.obs_builder)})   "
+        f"Actions: {model.action_space.n} ({env.action_parser})",
         f"Rewards:     {rewards}",
         describe_curriculum(cfg, curriculum),
         "-" * len(RULE),
-        f"Rollout:     {num_envs * train['n_steps']} ({num_envs} envs x {train['n_steps']} steps), minibatch "
-        f"{train['batch_size']}, {train['n_epochs']} epochs, gamma {train['gamma']}, GAE lambda {train['gae_lambda']}, "
-        f"clip {train['clip_range']}; collection: {getattr(model, 'pipeline_groups', 1)} group(s) in flight"
-        + ("; + mirrored twins" if train["mirror"] else ""),
-        f"Schedules:   LR {train['learning_rate']:.0e} -> {train['final_learning_rate']:.0e}, entropy "
-        f"{train['ent_coef']:g} -> {train['final_ent_coef']:g} (linear over {total:,} steps)",
-        f"Network:     pi {train['net_arch']['pi']}, vf {train['net_arch']['vf']}, {train['activation']}",
-        f"Normalize:   obs {norm['norm_obs']} (clip {norm['clip_obs']:g}), reward {norm['norm_reward']} "
-        f"(clip {norm['clip_reward']:g})",
+        f"Rollout:     {num_envs * train.n_steps} ({num_envs} envs x {train.n_steps} steps), minibatch "
+        f"{train.batch_size}, {train.n_epochs} epochs, gamma {train.gamma}, GAE lambda {train.gae_lambda}, "
+        f"clip {train.clip_range}; collection: {getattr(model, 'pipeline_groups', 1)} group(s) in flight"
+        + ("; + mirrored twins" if train.mirror else ""),
+        f"Schedules:   LR {train.learning_rate:.0e} -> {train.final_learning_rate:.0e}, entropy "
+        f"{train.ent_coef:g} -> {train.final_ent_coef:g} (linear over {total:,} steps)",
+        f"Network:     pi {train.net_arch.pi}, vf {train.net_arch.vf}, {train.activation}",
+        f"Normalize:   obs {norm.norm_obs} (clip {norm.clip_obs:g}), reward {norm.norm_reward} "
+        f"(clip {norm.clip_reward:g})",
         f"Steps:       {model.num_timesteps:,} done / {total:,}"
         + (f" (resumed from {resumed_from})" if resumed_from else ""),
         f"Run:         {run.name} (config: {config_source})",
-        f"Checkpoints: {run.checkpoint_dir} (every {ckpt['save_freq']:,} steps, keep last {ckpt['keep_last'] or 'all'}; "
+        f"Checkpoints: {run.checkpoint_dir} (every {ckpt.save_freq:,} steps, keep last {ckpt.keep_last or 'all'}; "
         "best_model, model_final; kill -USR1 saves one now)",
         f"TensorBoard: {run.log_dir}   ->   tensorboard --logdir {run.log_dir.parent}",
         RULE,
@@ -215,7 +232,7 @@ def print_banner(cfg: dict[str, Any], model: PPO, device: th.device, num_envs: i
 class Plan:
     """Everything decided before a worker starts."""
 
-    cfg: dict[str, Any]
+    cfg: Config
     #: ``cfg`` as the curriculum's current stage plays it (``cfg`` itself without a curriculum).
     played: dict[str, Any]
     curriculum: Optional[Curriculum]
@@ -226,13 +243,10 @@ class Plan:
     resume: Optional[PairInfo]
 
 
-def plan_run(args: argparse.Namespace) -> Plan:
-    """Read and check every input: resume pair, config, sizes, device, output folders.
-
-    :raises ConfigError, RunError, BadModelFile, FileNotFoundError: with a message saying what to do.
-    """
-    checkpoint_root, log_root = Path(args.checkpoint_dir), Path(args.log_dir)
-    resume = find_resume_pair(args.resume, checkpoint_root) if args.resume else None
+def config_inputs(args: argparse.Namespace) -> tuple[Optional[Any], Optional[str], list[str]]:
+    """(the pair to resume or None, the config file to load, the ``--set`` overrides including the flags that
+    stand for config keys). A resumed run loads its own resolved ``config.yaml`` unless ``--config`` is given."""
+    resume = find_resume_pair(args.resume, Path(args.checkpoint_dir)) if args.resume else None
     config_path = args.config
     if config_path is None and resume is not None and (resume.model_path.parent / "config.yaml").is_file():
         config_path = str(resume.model_path.parent / "config.yaml")  # the run's own resolved config
@@ -241,18 +255,30 @@ def plan_run(args: argparse.Namespace) -> Plan:
                       ("device", "training.device")):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
+    return resume, config_path, overrides
+
+
+def plan_run(args: argparse.Namespace) -> Plan:
+    """Read and check every input: resume pair, config, sizes, device, output folders.
+
+    :raises ConfigError, RunError, BadModelFile, FileNotFoundError: with a message saying what to do.
+    """
+    checkpoint_root, log_root = Path(args.checkpoint_dir), Path(args.log_dir)
+    resume, config_path, overrides = config_inputs(args)
     cfg = load_config(config_path, overrides)
+    if resume is not None:
+        check_obs_size(cfg, resume.model_path, resume.obs_shape)
     curriculum = start_curriculum(cfg, resume.model_path if resume else None)
     played = stage_cfg(cfg, curriculum)
-    num_envs = resolve_num_envs(played["environment"], args.num_envs, team_sizes(league_match_counts(played)))
+    num_envs = resolve_num_envs(played.environment, args.num_envs, team_sizes(league_match_counts(played)))
     check_rollout(cfg, num_envs)
-    device = resolve_device(cfg["training"]["device"])
+    device = resolve_device(cfg.training.device)
     if resume is not None and not args.run_name:
         run = run_of_pair(resume, checkpoint_root, log_root)
     else:
         run = new_run(checkpoint_root, log_root, args.run_name)
     check_output_folders({"--checkpoint-dir": run.checkpoint_dir, "--log-dir": run.log_dir},
-                         cfg["checkpoints"]["min_free_mb"])
+                         cfg.checkpoints.min_free_mb)
     source = config_path or ("./config.yaml" if Path("config.yaml").is_file() else "repository config.yaml")
     return Plan(cfg, played, curriculum, source + (f" + {len(overrides)} override(s)" if overrides else ""), num_envs,
                 device, run, resume)
@@ -265,8 +291,8 @@ def attach_league(plan: Plan, model: PPO, env: Any) -> Optional[League]:
     if not has_league(plan.cfg, plan.curriculum):
         return None
     cfg, run, device = plan.played, plan.run, plan.device
-    league = League(cfg["league"], run.checkpoint_dir, len(team_sizes(league_match_counts(cfg))),
-                    cfg["training"]["seed"])
+    league = League(cfg.league, run.checkpoint_dir, len(team_sizes(league_match_counts(cfg))),
+                    cfg.training.seed)
     league.load(device)
     league.bind(model, model.get_vec_normalize_env())
     env.unwrapped.set_opponents(league)
@@ -316,6 +342,11 @@ def learn_and_save(model: PPO, callbacks: list, total: int, run: Run, log_interv
             failed = save_named(model, run, "interrupted", f"\n{stop.name}: stopped at {model.num_timesteps:,} "
                                 "steps. Saved {model} + {norm}.\nResume with: python train_sb3.py --resume {model}")
             return stop.exit_code if failed is None else failed
+        if isinstance(exc, WorkerError):  # a worker raised (e.g. a user's part): its traceback is the message
+            message = str(exc).replace("{", "{{").replace("}", "}}")  # save_named formats the text
+            failed = save_named(model, run, "interrupted", f"\nerror: {message}\nTraining stopped at "
+                                f"{model.num_timesteps:,} steps; saved {{model}} + {{norm}} first.", error=True)
+            return EXIT_RUN_FAILED if failed is None else failed
         # A NaN can also surface as an error inside an update (torch refuses NaN logits): then it is a divergence.
         failed = save_named(model, run, "interrupted", f"\nTraining failed at {model.num_timesteps:,} steps; saved "
                             "{model} + {norm} first.", cause=f" (the update failed with {type(exc).__name__}: {exc})",
@@ -335,6 +366,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.list_runs:
         print(format_runs(Path(args.checkpoint_dir)))
         return 0
+    if args.write_schema:
+        SCHEMA_PATH.write_text(json_schema())
+        print(f"wrote {SCHEMA_PATH}")
+        return 0
+    if args.print_config:
+        try:
+            _, config_path, overrides = config_inputs(args)
+            print(to_yaml(load_config(config_path, overrides)), end="")
+        except (ConfigError, FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return 0
     try:
         plan = plan_run(args)
     except (ConfigError, FileNotFoundError, ValueError) as exc:  # RunError and BadModelFile are ValueErrors
@@ -344,20 +387,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         return stop.exit_code
 
     cfg, played, run, resume = plan.cfg, plan.played, plan.run, plan.resume
-    checkpoints = PairCheckpointCallback(cfg["checkpoints"]["save_freq"], str(run.checkpoint_dir), plan.num_envs,
-                                         cfg["checkpoints"]["keep_last"])
+    checkpoints = PairCheckpointCallback(cfg.checkpoints.save_freq, str(run.checkpoint_dir), plan.num_envs,
+                                         cfg.checkpoints.keep_last)
     # kill -USR1 <pid>: a pair at the next step, training goes on. Installed before the (slow) setup, so that a
     # SIGUSR1 sent while workers start is kept for the first step instead of killing us (its default action).
     install_snapshot_handler(checkpoints.request_save)
-    train_cfg = cfg["training"]
-    set_torch_threads(train_cfg["torch_threads"])
-    seed = train_cfg["seed"]
+    train_cfg = cfg.training
+    set_torch_threads(train_cfg.torch_threads)
+    seed = train_cfg.seed
     env = eval_env = None
     try:
         env = make_training_env(played, plan.num_envs, stage_seed(seed, plan.curriculum),
                                 resume.normalizer_path if resume else None)
         install_stop_handlers()  # again: ray.init (selfplay.backend ray) replaces the SIGTERM handler with its own
-        eval_env = make_eval_env(cfg, seed) if cfg["evaluation"]["eval_freq"] > 0 else None
+        eval_env = make_eval_env(cfg, seed) if cfg.evaluation.eval_freq > 0 else None
         if resume:
             try:
                 model = load_model(resume.model_path, env, plan.device, cfg)
@@ -365,10 +408,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
             # An explicit --total-timesteps extends (or shortens) the run; otherwise keep the saved run length.
-            total = args.total_timesteps or model._total_timesteps or train_cfg["total_timesteps"]
+            total = args.total_timesteps or model._total_timesteps or train_cfg.total_timesteps
         else:
             model = make_model(cfg, env, plan.device, seed)
-            total = train_cfg["total_timesteps"]
+            total = train_cfg.total_timesteps
         league = attach_league(plan, model, env)
         switch = None
         if plan.curriculum is not None:
@@ -377,7 +420,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         setattr(model, STAGE_ATTRIBUTE, plan.curriculum.stage.name if plan.curriculum else None)
         write_run_config(run, cfg)
         model.set_logger(configure(str(run.log_dir),
-                                   ["tensorboard"] + (["stdout"] if cfg["logging"]["stdout_table"] else [])))
+                                   ["tensorboard"] + (["stdout"] if cfg.logging.stdout_table else [])))
 
         worker_info = dict(env.env_method("process_info", indices=0)[0], plans=getattr(env.unwrapped, "plans", []))
         if hasattr(env.unwrapped, "actor_info"):
@@ -394,22 +437,22 @@ def main(argv: Optional[list[str]] = None) -> int:
             make_threads_callback(train_cfg),
             EntropyScheduleCallback(ent_schedule(train_cfg)),
             GradNormCallback(),
-            TrainingHealthCallback(health_limits(cfg["health"]), cfg["health"]["patience"]),  # after GradNorm
-            RewardPartsCallback(cfg["logging"]["log_interval"]),
+            TrainingHealthCallback(health_limits(cfg.health), cfg.health.patience),  # after GradNorm
+            RewardPartsCallback(cfg.logging.log_interval),
             checkpoints,
         ]
         if league is not None:
-            callbacks.append(LeagueCallback(league, cfg["league"]["snapshot_every"]))
+            callbacks.append(LeagueCallback(league, cfg.league.snapshot_every))
         if switch is not None and league is not None:
             callbacks.append(CurriculumCallback(plan.curriculum, league, switch))
         if eval_env is not None:
-            callbacks.append(make_eval_callback(eval_env, str(run.checkpoint_dir), cfg["evaluation"]["eval_freq"],
-                                                plan.num_envs, cfg["evaluation"]["n_eval_episodes"]))
+            callbacks.append(make_eval_callback(eval_env, str(run.checkpoint_dir), cfg.evaluation.eval_freq,
+                                                plan.num_envs, cfg.evaluation.n_eval_episodes))
         if args.stop_at_steps is not None:
             callbacks.append(StopAtStepsCallback(args.stop_at_steps))
-        if cfg["logging"]["progress_bar"]:
+        if cfg.logging.progress_bar:
             callbacks.append(TrainingProgressBar())
-        return learn_and_save(model, callbacks, total, run, cfg["logging"]["log_interval"])
+        return learn_and_save(model, callbacks, total, run, cfg.logging.log_interval)
     except StopRequested as stop:  # before training started: nothing new to save
         hold_stop_signals()
         say(f"\n{stop.name}: stopped before training started; nothing new to save.", error=True)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from config.schema import EnvironmentConfig
+
 TICKS_PER_SECOND = 120
 #: Random controls drawn per numpy call (drawing one decision at a time would cost more than the sim).
 RANDOM_BATCH = 1024
@@ -61,25 +63,25 @@ def meshes_folder(meshes_path: Optional[str]) -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / "collision_meshes")
 
 
-def bench_team_sizes(env_cfg: dict[str, Any]) -> tuple[int, int]:
+def bench_team_sizes(env_cfg: EnvironmentConfig) -> tuple[int, int]:
     """(blue, orange) cars of the match the single-arena stages use: in self-play the team size with the most
     matches (the smaller on a tie, e.g. 1v1 for the default 16 x 1v1); in subproc mode ``blue_size`` /
     ``orange_size``."""
-    if env_cfg["vec_env"] != "selfplay":
-        return env_cfg["blue_size"], env_cfg["orange_size"]
-    from training.config import MATCH_SIZES
+    if env_cfg.vec_env != "selfplay":
+        return env_cfg.blue_size, env_cfg.orange_size
+    from config.schema import MATCH_SIZES
 
-    counts = {MATCH_SIZES[name]: count for name, count in env_cfg["selfplay"]["matches"].items()}
+    counts = {MATCH_SIZES[name]: count for name, count in env_cfg.selfplay.matches.items()}
     size = max(sorted(counts), key=lambda s: counts[s])
     return size, size
 
 
-def spec_from_config(env_cfg: dict[str, Any], seconds: float) -> CeilingSpec:
+def spec_from_config(env_cfg: EnvironmentConfig, seconds: float) -> CeilingSpec:
     """Build the worker spec from the config's ``environment`` section."""
-    episode_s = min(env_cfg["episode_seconds"], env_cfg["no_touch_timeout_seconds"])
-    reset_every = max(1, round(episode_s * TICKS_PER_SECOND / env_cfg["tick_skip"]))
+    episode_s = min(env_cfg.episode_seconds, env_cfg.no_touch_timeout_seconds)
+    reset_every = max(1, round(episode_s * TICKS_PER_SECOND / env_cfg.tick_skip))
     blue, orange = bench_team_sizes(env_cfg)
-    return CeilingSpec(meshes_folder(env_cfg["meshes_path"]), blue, orange, env_cfg["tick_skip"], reset_every, seconds)
+    return CeilingSpec(meshes_folder(env_cfg.meshes_path), blue, orange, env_cfg.tick_skip, reset_every, seconds)
 
 
 def simulate(spec: CeilingSpec, seed: int, barrier: Any = None) -> tuple[int, float]:
@@ -133,7 +135,7 @@ def _worker(spec: CeilingSpec, seed: int, barrier: Any, results: Any) -> None:
         results.put(("error", traceback.format_exc(), 0.0))
 
 
-def run_ceiling(env_cfg: dict[str, Any], seconds: float, processes: int, seed: int = 0) -> tuple[int, float, float]:
+def run_ceiling(env_cfg: EnvironmentConfig, seconds: float, processes: int, seed: int = 0) -> tuple[int, float, float]:
     """Run ``processes`` ceiling workers at once; every one is joined before returning.
 
     :return: (total agent-steps, summed rate in agent-steps per second, longest wall seconds measured).

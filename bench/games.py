@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from config.schema import EnvironmentConfig, Rewards
 from play.match import (Driver, MatchEpisode, PolicyDriver, load_policy_driver, lookup_table, make_driver,
                         play_episodes)
 
@@ -61,7 +62,7 @@ def _records(results: Sequence[MatchEpisode], as_blue: bool, jittered: bool) -> 
     return out
 
 
-def play_both_sides(me: Driver, opponent: Driver, env_cfg: dict[str, Any], rewards: dict[str, float], games: int,
+def play_both_sides(me: Driver, opponent: Driver, env_cfg: EnvironmentConfig, rewards: Rewards, games: int,
                     seed: int, jittered: bool) -> list[GameRecord]:
     """``games`` 1v1 games, the first half with the model as blue, the rest as orange."""
     as_blue = (games + 1) // 2
@@ -74,15 +75,15 @@ def play_both_sides(me: Driver, opponent: Driver, env_cfg: dict[str, Any], rewar
     return records
 
 
-def play_model(model: Path, opponents: dict[str, str], env_cfg: dict[str, Any], rewards: dict[str, float],
+def play_model(model: Path, opponents: dict[str, str], env_cfg: EnvironmentConfig, rewards: Rewards,
                counts: GameCounts, seed: int) -> dict[str, dict[str, list[GameRecord]]]:
     """``{opponent label: {"stochastic": [...], "deterministic": [...]}}`` for ``model`` (a ``.zip`` with its
     normalizer beside it). ``opponents``: label -> a scripted bot's name or a saved model's path (played
     stochastically, as in the league)."""
     table = lookup_table(env_cfg)
-    exact_cfg = dict(env_cfg, random_start_share=0.0)
-    mutators = [m for m in env_cfg["state_mutators"] if m != "jitter"]
-    jitter_cfg = dict(exact_cfg, state_mutators=mutators + ["jitter"])
+    exact_cfg = env_cfg.model_copy(update={"random_start_share": 0.0})
+    mutators = [m for m in env_cfg.state_mutators if m != "jitter"]
+    jitter_cfg = exact_cfg.model_copy(update={"state_mutators": mutators + ["jitter"]})
     loaded = load_policy_driver(model)  # read once; both modes share its network and normalizer
     drivers = {deterministic: PolicyDriver(loaded.model, loaded.normalizer, deterministic)
                for deterministic in (True, False)}

@@ -140,9 +140,9 @@ def train_command(args: argparse.Namespace, arm: Arm, seed_offset: int, run_name
     if config:
         cmd += ["--config", config]
     overrides = list(args.set) + list(arm.overrides)
-    from training.config import load_config
+    from config import load_config
 
-    base_seed = load_config(config, overrides)["training"]["seed"]
+    base_seed = load_config(config, overrides).training.seed
     overrides.append(f"training.seed={base_seed + seed_offset}")
     if workers:
         overrides.append(f"environment.selfplay.num_workers={workers}")
@@ -159,7 +159,8 @@ def train_run(args: argparse.Namespace, cmd: list[str], run_dir: Path, log: Path
     """Run one training to its budget; returns the line saying where it stopped."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as output:
-        proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # keeps the user's parts'
+        proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=path))
         try:
             if args.steps is not None:
                 if proc.wait() != 0:
@@ -231,12 +232,12 @@ def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     """Every model of the run against every opponent (:mod:`bench.games`): per model, its steps and game records."""
     from bench.games import GameCounts, play_model
     from league.league import LADDER_NAME, LEAGUE_DIR
-    from training.config import load_config
+    from config import load_config
     from training.model_files import read_model_data
 
     cfg = load_config(run_dir / "config.yaml")
     # Every run is measured from the same start states (kickoffs), also when it trained with random starts.
-    env_cfg, rewards = dict(cfg["environment"], random_start_share=0.0), cfg["rewards"]
+    env_cfg, rewards = cfg.environment.model_copy(update={"random_start_share": 0.0}), cfg.rewards
     models = run_models(run_dir, checkpoints=args.minutes is None or bool(args.run))
     out = []
     for i, (steps, path) in enumerate(models):
@@ -499,7 +500,7 @@ def parallel_runs(args: argparse.Namespace, n_jobs: int) -> tuple[int, int]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    from training.config import ConfigError, load_config
+    from config import ConfigError, load_config
 
     arms = [parse_arm(text, i) for i, text in enumerate(args.compare or ["default"])]
     if len({arm.name for arm in arms}) != len(arms):

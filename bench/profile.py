@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from config.schema import Config
+
 #: (key, label) of every part, in report order. Worker-side parts first.
 PARTS: tuple[tuple[str, str], ...] = (
     ("simulation", "simulation (RocketSim arena.step)"),
@@ -162,7 +164,7 @@ def _patch_match(match: Any, timers: Timers, components: bool) -> None:
                 timers.patch(cond, "is_done", "done_conditions")
 
 
-def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
+def measure_env_parts(cfg: Config, seconds: float) -> dict[str, float]:
     """Seconds per agent-step of each worker part (:data:`WORKER_PARTS`), on the ``env`` stage's in-process
     env (:func:`bench.stages.in_process_env`: self-play, the workers' match groups; subproc, one env).
 
@@ -208,7 +210,7 @@ def measure_env_parts(cfg: dict[str, Any], seconds: float) -> dict[str, float]:
     return {key: value / steps for key, value in parts.items()}
 
 
-def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
+def measure_iteration(cfg: Config, num_envs: int, device: Any,
                       seconds: float) -> tuple[float, int, dict[str, float], int]:
     """Run ``learn`` with main-process timers (module docstring) over one warm-up iteration and then whole
     iterations for at least ``seconds`` (at least one), timed by :func:`bench.stages.make_iteration_clock`.
@@ -223,7 +225,7 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
     from callbacks.torch_threads import make_threads_callback
     from training.setup import make_model, make_training_env
 
-    seed = cfg["training"]["seed"]
+    seed = cfg.training.seed
     timers = Timers()
     measured: dict[str, float] = {}
 
@@ -261,8 +263,8 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
         timers.patch(model.rollout_buffer, "add", "rollout_buffer")
         timers.patch(model.rollout_buffer, "compute_returns_and_advantage", "rollout_buffer")
         clock = make_iteration_clock(seconds, on_mark)
-        model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(cfg["training"]), clock]),
-                    log_interval=cfg["logging"]["log_interval"])
+        model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(cfg.training), clock]),
+                    log_interval=cfg.logging.log_interval)
     finally:
         env.close()
         league_dir.cleanup()
@@ -271,7 +273,7 @@ def measure_iteration(cfg: dict[str, Any], num_envs: int, device: Any,
     return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured, processes
 
 
-def profile_iteration(cfg: dict[str, Any], num_envs: int, device: Any, cores: int, seconds: float) -> Breakdown:
+def profile_iteration(cfg: Config, num_envs: int, device: Any, cores: int, seconds: float) -> Breakdown:
     """Breakdown of one training iteration (module docstring: method).
 
     :param cores: cores the workers share.
@@ -279,7 +281,7 @@ def profile_iteration(cfg: dict[str, Any], num_envs: int, device: Any, cores: in
     """
     per_step = measure_env_parts(cfg, seconds)
     wall, iterations, main, processes = measure_iteration(cfg, num_envs, device, seconds)
-    vec_steps = iterations * cfg["training"]["n_steps"]
+    vec_steps = iterations * cfg.training.n_steps
     league = main.get("league_inference", 0.0)
     env_wait = main.get("env_wait", 0.0) - league
     worker_estimate = vec_steps * sum(per_step.values()) * num_envs / max(1, min(processes, cores))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from config.schema import Config, reward_weight
+
 #: Vec-env steps (or env steps for ``env``) run before the clock starts: first torch calls, worker caches.
 WARMUP_STEPS = 20
 
@@ -58,14 +60,14 @@ def _result(steps: int, seconds: float, detail: str, extra: Optional[dict[str, A
     return StageResult(steps, seconds, steps / seconds if seconds > 0 else 0.0, detail, extra or {})
 
 
-def run_ceiling_stage(cfg: dict[str, Any], seconds: float, processes: int) -> StageResult:
+def run_ceiling_stage(cfg: Config, seconds: float, processes: int) -> StageResult:
     """Stage ``ceiling``: raw RocketSim, one process per core (see :mod:`bench.ceiling`)."""
     from bench.ceiling import run_ceiling
 
     from bench.ceiling import bench_team_sizes
 
-    env = cfg["environment"]
-    steps, rate, wall = run_ceiling(env, seconds, processes, cfg["training"]["seed"])
+    env = cfg.environment
+    steps, rate, wall = run_ceiling(env, seconds, processes, cfg.training.seed)
     cars = sum(bench_team_sizes(env))
     return StageResult(steps, wall, rate, f"raw RocketSim, {processes} procs x 1 arena ({cars} cars), random controls")
 
@@ -100,7 +102,7 @@ class InProcessEnv:
     groups: tuple = ()
 
 
-def in_process_env(cfg: dict[str, Any]) -> InProcessEnv:
+def in_process_env(cfg: Config) -> InProcessEnv:
     """Self-play: every match of the config, split into the workers' match groups as the vec env splits them
     (:func:`envs.selfplay_worker.plan_workers`), stepped one group after the other in this process with random
     actions (league opponents: random actions from the trainer, or a scripted driver, redrawn every 50 steps):
@@ -113,18 +115,18 @@ def in_process_env(cfg: dict[str, Any]) -> InProcessEnv:
     from envs.scripted import SCRIPTED_NAMES
     from envs.selfplay_worker import MatchGroup, SharedArrays, plan_workers
     from envs.vec_env import EnvFactory, available_cores
-    from training.config import league_match_counts
+    from config import league_match_counts
 
-    env_cfg, seed = cfg["environment"], cfg["training"]["seed"]
-    if env_cfg["vec_env"] != "selfplay":
-        env = EnvFactory(env_cfg, cfg["rewards"], seed, in_worker=False)()
+    env_cfg, seed = cfg.environment, cfg.training.seed
+    if env_cfg.vec_env != "selfplay":
+        env = EnvFactory(env_cfg, cfg.rewards, seed, in_worker=False)()
         return InProcessEnv(env.match, random_stepper(env), env.close, "1 RocketLeagueEnv in-process, random actions")
     league_sizes = team_sizes(league_match_counts(cfg))
     sizes = selfplay_team_sizes(env_cfg)
-    plans = plan_workers(sizes, env_cfg["selfplay"]["num_workers"] or available_cores(), league_sizes)
+    plans = plan_workers(sizes, env_cfg.selfplay.num_workers or available_cores(), league_sizes)
     n_slots, n_opp = plans[-1].slots.stop, sum(league_sizes)
-    n_parts = sum(1 for weight in cfg["rewards"].values() if weight != 0)
-    groups = [MatchGroup(plan, None, env_cfg, cfg["rewards"]) for plan in plans]
+    n_parts = sum(1 for part in cfg.rewards.values() if reward_weight(part) != 0)
+    groups = [MatchGroup(plan, None, env_cfg, cfg.rewards) for plan in plans]
     obs_size = groups[0].matches[0].env.obs_builder.get_obs_space(None)[1]
     arrays = SharedArrays(mp.get_context("spawn"), n_slots, obs_size, n_parts, n_opp, len(league_sizes))
     for group in groups:
@@ -155,7 +157,7 @@ def in_process_env(cfg: dict[str, Any]) -> InProcessEnv:
                         f"{len(plans)} worker match groups ({path}), random actions", tuple(groups))
 
 
-def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:
+def run_env_stage(cfg: Config, seconds: float) -> StageResult:
     """Stage ``env``: :func:`in_process_env`, random actions, reset on episode end."""
     env = in_process_env(cfg)
     try:
@@ -165,12 +167,12 @@ def run_env_stage(cfg: dict[str, Any], seconds: float) -> StageResult:
     return _result(steps, wall, env.detail)
 
 
-def run_collect_random_stage(cfg: dict[str, Any], seconds: float, num_envs: int) -> StageResult:
+def run_collect_random_stage(cfg: Config, seconds: float, num_envs: int) -> StageResult:
     """Stage ``collect_random``: ``make_training_env`` (workers + VecMonitor + VecNormalize), random actions."""
     import numpy as np
     from training.setup import make_training_env
 
-    env = make_training_env(cfg, num_envs, cfg["training"]["seed"])
+    env = make_training_env(cfg, num_envs, cfg.training.seed)
     try:
         env.reset()
 
@@ -184,14 +186,14 @@ def run_collect_random_stage(cfg: dict[str, Any], seconds: float, num_envs: int)
     return _result(steps, wall, f"training vec env, {vec_env_detail(env)}, random actions")
 
 
-def run_collect_policy_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any) -> StageResult:
+def run_collect_policy_stage(cfg: Config, seconds: float, num_envs: int, device: Any) -> StageResult:
     """Stage ``collect_policy``: the training vec env stepped as SB3's ``collect_rollouts`` does
     (obs -> tensor -> ``policy(obs)`` under ``no_grad`` -> actions -> ``env.step``), without buffer or update."""
     import torch as th
     from stable_baselines3.common.utils import obs_as_tensor
     from training.setup import make_model, make_training_env
 
-    seed = cfg["training"]["seed"]
+    seed = cfg.training.seed
     env = make_training_env(cfg, num_envs, seed)
     try:
         model = make_model(cfg, env, device, seed)
@@ -251,7 +253,7 @@ def make_iteration_clock(seconds: float, on_mark: Optional[Callable[[int, bool],
     return IterationClock()
 
 
-def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: Any,
+def run_train_stage(cfg: Config, seconds: float, num_envs: int, device: Any,
                     probe: Optional[Callable[[Any], dict[str, Any]]] = None) -> StageResult:
     """Stage ``train``: ``PPO.learn`` end to end after one warm-up iteration; then ``probe(env)``, if given,
     measures more on the same env (the Ray link: one Ray start instead of two) into ``extra``.
@@ -265,8 +267,8 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
     from callbacks.torch_threads import make_threads_callback
     from training.setup import make_model, make_training_env
 
-    seed = cfg["training"]["seed"]
-    train = cfg["training"]
+    seed = cfg.training.seed
+    train = cfg.training
     env = make_training_env(cfg, num_envs, seed)
     league_dir = tempfile.TemporaryDirectory(prefix="bench-league-")
     try:
@@ -274,7 +276,7 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
         pool = attach_full_league(cfg, model, env, Path(league_dir.name))
         clock = make_iteration_clock(seconds)
         model.learn(total_timesteps=2**62, callback=CallbackList([make_threads_callback(train), clock]),
-                    log_interval=cfg["logging"]["log_interval"])
+                    log_interval=cfg.logging.log_interval)
         extra = probe(env.unwrapped) if probe else {}
     finally:
         env.close()
@@ -282,24 +284,24 @@ def run_train_stage(cfg: dict[str, Any], seconds: float, num_envs: int, device: 
     (t0, n0), (t1, n1) = clock.marks[1], clock.marks[-1]
     iterations = len(clock.marks) - 2
     league = f", league with {pool} past versions" if pool else ", no league"
-    return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train['n_steps']} steps, "
-                                     f"{train['n_epochs']} epochs of minibatch {train['batch_size']}{league}", extra)
+    return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train.n_steps} steps, "
+                                     f"{train.n_epochs} epochs of minibatch {train.batch_size}{league}", extra)
 
 
-def attach_full_league(cfg: dict[str, Any], model: Any, env: Any, folder: Path) -> int:
+def attach_full_league(cfg: Config, model: Any, env: Any, folder: Path) -> int:
     """Give the vec env's league matches their trainer-side league, its pool already full (``pool_size``
     snapshots: the most opponent versions, so the most inference batches per step, a long run ever has).
     Returns the pool size (0: the config has no league matches)."""
     from envs.components import team_sizes
     from league.league import League
-    from training.config import league_match_counts
+    from config import league_match_counts
 
     sizes = team_sizes(league_match_counts(cfg))
     if not sizes:
         return 0
-    league = League(cfg["league"], folder, len(sizes), cfg["training"]["seed"])
+    league = League(cfg.league, folder, len(sizes), cfg.training.seed)
     league.bind(model, env)
-    for steps in range(cfg["league"]["pool_size"]):
+    for steps in range(cfg.league.pool_size):
         model.num_timesteps = steps  # distinct names; every version is a separate network copy
         league.snapshot()
     model.num_timesteps = 0
@@ -307,22 +309,23 @@ def attach_full_league(cfg: dict[str, Any], model: Any, env: Any, folder: Path) 
     return len(league.pool)
 
 
-def without_league(cfg: dict[str, Any]) -> dict[str, Any]:
+def without_league(cfg: Config) -> Config:
     """The same config in pure self-play with the same number of learning cars: every two league matches of a
     size become one self-play match of that size (an odd league count rounds up: one more slot)."""
-    matches = {name: count + (cfg["league"]["matches"][name] + 1) // 2
-               for name, count in cfg["environment"]["selfplay"]["matches"].items()}
-    return {**cfg, "environment": {**cfg["environment"], "selfplay": {**cfg["environment"]["selfplay"],
-                                                                      "matches": matches}},
-            "league": {**cfg["league"], "matches": {name: 0 for name in cfg["league"]["matches"]}}}
+    out = cfg.model_copy(deep=True)
+    out.environment.selfplay.matches = {name: count + (cfg.league.matches[name] + 1) // 2
+                                        for name, count in cfg.environment.selfplay.matches.items()}
+    out.league.matches = {name: 0 for name in cfg.league.matches}
+    return out
 
 
-def on_ray(cfg: dict[str, Any], cores: int) -> dict[str, Any]:
+def on_ray(cfg: Config, cores: int) -> Config:
     """The same config on the Ray backend, on this machine: a local Ray over every core, with the config's actor
     layout (default: two actors, each with half the cores)."""
-    return {**cfg, "environment": {**cfg["environment"], "selfplay": {**cfg["environment"]["selfplay"],
-                                                                      "backend": "ray"}},
-            "ray": {**cfg["ray"], "address": "local", "num_cpus": cores}}
+    out = cfg.model_copy(deep=True)
+    out.environment.selfplay.backend = "ray"
+    out.ray.address, out.ray.num_cpus = "local", cores
+    return out
 
 
 def measure_ray_link(env: Any, calls: int = 50) -> dict[str, float]:

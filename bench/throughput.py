@@ -29,6 +29,8 @@ import platform
 import sys
 from typing import Any, Optional
 
+from config.schema import Config, part_name, reward_weight
+
 EXIT_CONFIG_ERROR = 2
 DEFAULT_SECONDS = 5.0
 STAGES = ("ceiling", "env", "collect_random", "collect_policy", "train", "train_no_league", "train_ray")
@@ -79,25 +81,25 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def config_summary(cfg: dict[str, Any], num_envs: int) -> dict[str, Any]:
+def config_summary(cfg: Config, num_envs: int) -> dict[str, Any]:
     """The config values that set throughput."""
-    env, train = cfg["environment"], cfg["training"]
+    env, train = cfg.environment, cfg.training
     return {
-        "vec_env": env["vec_env"],
+        "vec_env": env.vec_env,
         "num_envs": num_envs,
-        "selfplay_matches": dict(env["selfplay"]["matches"]),
-        "league_matches": dict(cfg["league"]["matches"]) if env["vec_env"] == "selfplay" else {},
-        "blue_size": env["blue_size"],
-        "orange_size": env["orange_size"],
-        "opponent_policy": env["opponent_policy"],
-        "tick_skip": env["tick_skip"],
-        "obs_builder": env["obs_builder"],
-        "rewards": {name: w for name, w in cfg["rewards"].items() if w != 0},
-        "n_steps": train["n_steps"],
-        "batch_size": train["batch_size"],
-        "n_epochs": train["n_epochs"],
-        "net_arch": train["net_arch"],
-        "device": train["device"],
+        "selfplay_matches": dict(env.selfplay.matches),
+        "league_matches": dict(cfg.league.matches) if env.vec_env == "selfplay" else {},
+        "blue_size": env.blue_size,
+        "orange_size": env.orange_size,
+        "opponent_policy": env.opponent_policy,
+        "tick_skip": env.tick_skip,
+        "obs_builder": part_name(env.obs_builder),
+        "rewards": {name: reward_weight(part) for name, part in cfg.rewards.items() if reward_weight(part) != 0},
+        "n_steps": train.n_steps,
+        "batch_size": train.batch_size,
+        "n_epochs": train.n_epochs,
+        "net_arch": train.net_arch.model_dump(),
+        "device": train.device,
     }
 
 
@@ -114,14 +116,14 @@ def format_table(results: dict[str, Any], ceiling_sps: float, machine: dict[str,
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    from training.config import ConfigError, load_config
+    from config import ConfigError, load_config
 
     try:
         cfg = load_config(args.config, args.set)
         if args.stage is not None:
-            from curriculum.config import stage_config
+            from config.stages import stage_config
 
-            names = [stage["name"] for stage in cfg["curriculum"]["stages"]]
+            names = [stage.name for stage in cfg.curriculum.stages]
             if args.stage not in names:
                 raise ConfigError(f"--stage '{args.stage}': no curriculum stage has that name; use one of "
                                   f"{', '.join(names)}")
@@ -129,9 +131,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         from envs.components import init_meshes
         from training.setup import resolve_device, set_torch_threads
 
-        device = resolve_device(cfg["training"]["device"])
-        set_torch_threads(cfg["training"]["torch_threads"])  # the trainer's setting (config.yaml)
-        init_meshes(cfg["environment"]["meshes_path"])  # a bad meshes folder fails here, not in a worker
+        device = resolve_device(cfg.training.device)
+        set_torch_threads(cfg.training.torch_threads)  # the trainer's setting (config.yaml)
+        init_meshes(cfg.environment.meshes_path)  # a bad meshes folder fails here, not in a worker
     except (ConfigError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -141,20 +143,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     from bench import stages
     from envs.components import team_sizes
     from envs.vec_env import available_cores, resolve_num_envs
-    from training.config import league_match_counts
+    from config import league_match_counts
 
     cores = available_cores()
-    num_envs = resolve_num_envs(cfg["environment"], None, team_sizes(league_match_counts(cfg)))
+    num_envs = resolve_num_envs(cfg.environment, None, team_sizes(league_match_counts(cfg)))
     has_league = any(league_match_counts(cfg).values())
-    env, seconds = cfg["environment"], args.seconds
+    env, seconds = cfg.environment, args.seconds
     machine = {"cores": cores, "cpu": cpu_name(), "device": str(device), "torch_threads": th.get_num_threads()}
-    if env["vec_env"] == "selfplay":
-        what = "self-play " + ", ".join(f"{n} x {name}" for name, n in env["selfplay"]["matches"].items() if n)
+    if env.vec_env == "selfplay":
+        what = "self-play " + ", ".join(f"{n} x {name}" for name, n in env.selfplay.matches.items() if n)
         if has_league:
-            what += " + league " + ", ".join(f"{n} x {name}" for name, n in cfg["league"]["matches"].items() if n)
+            what += " + league " + ", ".join(f"{n} x {name}" for name, n in cfg.league.matches.items() if n)
     else:
-        what = f"subproc {env['blue_size']}v{env['orange_size']}"
-    print(f"Benchmarking {what}, tick_skip {env['tick_skip']}, {env['obs_builder']} obs, {num_envs} env slots, "
+        what = f"subproc {env.blue_size}v{env.orange_size}"
+    print(f"Benchmarking {what}, tick_skip {env.tick_skip}, {part_name(env.obs_builder)} obs, {num_envs} env slots, "
           f"{seconds:g} s per stage ...", flush=True)
 
     runners = {
@@ -167,7 +169,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "train_ray": lambda: stages.run_train_stage(stages.on_ray(cfg, cores), seconds, num_envs, device,
                                                     probe=stages.measure_ray_link),
     }
-    if args.ray and env["vec_env"] != "selfplay":
+    if args.ray and env.vec_env != "selfplay":
         print("error: --ray needs environment.vec_env: selfplay", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     results = {}

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
+from config.schema import HealthConfig
 from training.saving import DivergedError, nonfinite_parts
 
 #: Losses SB3's PPO records after each update; a NaN or infinity in any of them means the update diverged.
@@ -25,15 +26,15 @@ class Limit:
     fix: str
 
 
-def health_limits(health_cfg: dict[str, Any]) -> list[Limit]:
+def health_limits(health_cfg: HealthConfig) -> list[Limit]:
     """The limits of the config's ``health`` section."""
     return [
-        Limit("train/approx_kl", health_cfg["approx_kl_max"],
+        Limit("train/approx_kl", health_cfg.approx_kl_max,
               "the policy moves too fast: lower training.learning_rate (e.g. --set training.learning_rate=0.0001) "
               "or training.n_epochs"),
-        Limit("train/clip_fraction", health_cfg["clip_fraction_max"],
+        Limit("train/clip_fraction", health_cfg.clip_fraction_max,
               "the policy moves too fast: lower training.learning_rate (e.g. --set training.learning_rate=0.0001)"),
-        Limit("train/grad_norm", health_cfg["grad_norm_max"],
+        Limit("train/grad_norm", health_cfg.grad_norm_max,
               "gradients explode: lower training.learning_rate"),
     ]
 

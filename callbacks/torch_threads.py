@@ -7,6 +7,7 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
+from config.schema import TrainingConfig
 from envs.vec_env import available_cores
 
 
@@ -41,7 +42,7 @@ class UpdateThreadsCallback(BaseCallback):
         return True
 
 
-def make_threads_callback(train_cfg: dict[str, Any]) -> UpdateThreadsCallback:
+def make_threads_callback(train_cfg: TrainingConfig) -> UpdateThreadsCallback:
     """Torch threads for collection (``torch_threads``) and for the update (``update_threads``, 0 = all cores)."""
-    collect = train_cfg["torch_threads"] or th.get_num_threads()
-    return UpdateThreadsCallback(collect, train_cfg["update_threads"] or available_cores())
+    collect = train_cfg.torch_threads or th.get_num_threads()
+    return UpdateThreadsCallback(collect, train_cfg.update_threads or available_cores())

@@ -14,7 +14,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from curriculum.config import CurriculumConfig, Stage, parse
+from config.schema import CurriculumConfig, Stage
+
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,18 @@ class Curriculum:
     :param start: index of the stage to start in (a resumed run's saved stage, or the pinned one).
     """
 
-    def __init__(self, section: dict[str, Any], start: int = 0):
-        self.cfg: CurriculumConfig = parse(section)
+    def __init__(self, section: CurriculumConfig, start: int = 0):
+        self.cfg = section
         self.index = start
         self.pinned = self.cfg.pin is not None
         self._windows: dict[str, deque] = defaultdict(lambda: deque(maxlen=self.cfg.window))
         self._held = 0
 
     @classmethod
-    def resume(cls, section: dict[str, Any], saved: Optional[str]) -> "Curriculum":
+    def resume(cls, section: CurriculumConfig, saved: Optional[str]) -> "Curriculum":
         """The curriculum of a run: the pinned stage, else the saved stage's (``saved``: the name stored in the
         model file), else the first, with a warning when the saved name is missing or unknown."""
-        cfg = parse(section)
+        cfg = section
         names = [stage.name for stage in cfg.stages]
         if cfg.pin is not None:
             return cls(section, names.index(cfg.pin))

@@ -13,7 +13,8 @@ in ``config.yaml`` without a batched version here (it is called per match, as in
 flags, and rewards (to float32 rounding: rlgym computes some parts in float32 scalars, here in float64).
 
 Supported (else the worker keeps the per-match ``RLGym.step``): the ``default`` observation with
-``obs_zero_padding`` at least the team size, the lookup-table action parser.
+``obs_zero_padding`` at least the team size, the lookup-table action parser, no extra done conditions. A user's
+reward part is always called per match (as a fallback part).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from rlgym.rocket_league.common_values import (
     TICKS_PER_SECOND,
 )
 
+from config.schema import EnvironmentConfig
 from envs.obs import CAR_SIZE, GLOBAL_SIZE, PARTIAL_SIZE, FastDefaultObs
 
 #: Sign flips that mirror a vector / rotation matrix for the orange side (rlgym's ``PhysicsObject.inverted``).
@@ -267,11 +269,11 @@ class BatchedStep:
         self.clocks = MatchClocks(n_matches)
 
     @staticmethod
-    def supports(env_cfg: dict[str, Any], team_sizes: Sequence[int]) -> bool:
+    def supports(env_cfg: EnvironmentConfig, team_sizes: Sequence[int]) -> bool:
         """Whether this config can take the batched path."""
-        return (env_cfg["obs_builder"] == "default" and env_cfg["action_parser"] == "lookup_table"
-                and env_cfg["obs_zero_padding"] is not None
-                and max(team_sizes, default=1) <= env_cfg["obs_zero_padding"])
+        return (env_cfg.obs_builder == "default" and env_cfg.action_parser == "lookup_table"
+                and not env_cfg.done_conditions.terminal and not env_cfg.done_conditions.truncation
+                and max(team_sizes, default=1) <= env_cfg.obs_zero_padding)
 
     def step(self, s: StateArrays, layout: ObsLayout, agent_orders: Sequence[Sequence[Any]]) -> StepResult:
         """Everything after the physics for one step. ``agent_orders[m]`` = match m's agent ids in car-row order

@@ -28,6 +28,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from config.parts import module_roots
+from config.schema import EnvironmentConfig, RayConfig, Rewards
 from envs.components import selfplay_team_sizes
 from envs.selfplay_vec_env import Opponents, ScriptedOpponents, probe_spaces
 from envs.selfplay_worker import TRAINER_DRIVEN, WorkerPlan, plan_workers
@@ -75,13 +77,13 @@ class MatchGroupActor:
     """One Ray actor: a :class:`SelfPlayVecEnv` for a contiguous share of the run's matches (made a Ray actor class
     by :func:`actor_class`)."""
 
-    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, team_sizes: list[int],
+    def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, team_sizes: list[int],
                  league_sizes: list[int], first_match: int, num_workers: int, max_restarts: int,
                  state_mutator: Any = None):
         from envs.selfplay_vec_env import SelfPlayVecEnv
 
         cfg = copy.deepcopy(env_cfg)
-        cfg["selfplay"]["matches"] = {name: sum(1 for size in team_sizes if size == i + 1)
+        cfg.selfplay.matches = {name: sum(1 for size in team_sizes if size == i + 1)
                                       for i, name in enumerate(MATCH_NAMES)}
         self.opponents = RelayOpponents(len(league_sizes))
         self.env = SelfPlayVecEnv(cfg, reward_weights, seed, num_workers, max_restarts, state_mutator,
@@ -136,16 +138,19 @@ class _Actor:
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
-def connect(ray: Any, ray_cfg: dict[str, Any]) -> bool:
+def connect(ray: Any, ray_cfg: RayConfig, py_modules: Sequence[Path] = ()) -> bool:
     """Start or join Ray as ``ray.address`` says; True when this process connected (and must disconnect: a Ray
-    started here is stopped with it, a cluster joined stays up)."""
+    started here is stopped with it, a cluster joined stays up). ``py_modules``: the packages of the user's own
+    parts (``config.parts.module_roots``), which Ray uploads to every node."""
     if ray.is_initialized():
         return False
-    runtime_env = {"env_vars": {"PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}}
-    address = ray_cfg["address"]
+    runtime_env: dict[str, Any] = {"env_vars": {"PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}}
+    if py_modules:
+        runtime_env["py_modules"] = [str(path) for path in py_modules]
+    address = ray_cfg.address
     if address == "local":
-        ray.init(address="local", num_cpus=ray_cfg["num_cpus"] or None, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=ray_cfg["object_store_mb"] * 2**20 if ray_cfg["object_store_mb"] else None,
+        ray.init(address="local", num_cpus=ray_cfg.num_cpus or None, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=ray_cfg.object_store_mb * 2**20 if ray_cfg.object_store_mb else None,
                  runtime_env=runtime_env)
     else:
         ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
@@ -162,7 +167,7 @@ class RayVecEnv(VecEnv):
     Other parameters as :class:`envs.selfplay_vec_env.SelfPlayVecEnv`.
     """
 
-    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, ray_cfg: dict[str, Any],
+    def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, ray_cfg: RayConfig,
                  max_restarts: int = 10, league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None,
                  state_mutator: Any = None):
         self.ray = import_ray()
@@ -174,13 +179,13 @@ class RayVecEnv(VecEnv):
         self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
         self.max_restarts, self.restarts, self.closed, self.waiting = max_restarts, 0, False, False
         self._seed = seed
-        self._owns_ray = connect(self.ray, ray_cfg)
+        self._owns_ray = connect(self.ray, ray_cfg, module_roots(env_cfg, reward_weights))
         try:
             nodes = [n for n in self.ray.nodes() if n.get("Alive")]
-            n_actors = ray_cfg["actors"] or ACTORS_PER_NODE * len(nodes)
+            n_actors = ray_cfg.actors or ACTORS_PER_NODE * len(nodes)
             node_cpus = min(float(n.get("Resources", {}).get("CPU", 1.0)) for n in nodes)
-            self.cpus_per_actor = ray_cfg["cpus_per_actor"] or node_cpus / ACTORS_PER_NODE
-            self.workers_per_actor = ray_cfg["workers_per_actor"] or max(1, int(self.cpus_per_actor))
+            self.cpus_per_actor = ray_cfg.cpus_per_actor or node_cpus / ACTORS_PER_NODE
+            self.workers_per_actor = ray_cfg.workers_per_actor or max(1, int(self.cpus_per_actor))
             self.plans = plan_workers(team_sizes, n_actors, league_sizes)
             self._cls = actor_class(self.ray, self.cpus_per_actor)
             league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
@@ -218,7 +223,7 @@ class RayVecEnv(VecEnv):
         league_sizes = [m.team_size for m in plan.matches if m.league_index is not None]
         handle = self._cls.options(scheduling_strategy="SPREAD").remote(
             self.env_cfg, self.reward_weights, self._actor_seed(generation), team_sizes, league_sizes,
-            plan.matches[0].index, self.workers_per_actor, self.env_cfg["selfplay"]["max_worker_restarts"],
+            plan.matches[0].index, self.workers_per_actor, self.env_cfg.selfplay.max_worker_restarts,
             self.state_mutator)
         return _Actor(handle, plan, generation)
 

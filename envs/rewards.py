@@ -23,6 +23,11 @@ from rlgym.rocket_league.reward_functions import CombinedReward, GoalReward, Tou
 from rlgym_tools.rocket_league.reward_functions.boost_change_reward import BoostChangeReward
 from rlgym_tools.rocket_league.reward_functions.velocity_player_to_ball_reward import VelocityPlayerToBallReward
 
+from config.parts import build_part
+from config.schema import PartSpec, RewardPartSpec, Rewards
+from envs.parts import PartRaised
+
+
 
 class PerSecondReward(RewardFunction[AgentID, GameState, float]):
     """Base of the rewards given as a rate (units per game second) and integrated over each step: subclasses
@@ -102,25 +107,56 @@ REWARD_PARTS: dict[str, Callable[[], RewardFunction]] = {
 class NamedPartsReward(CombinedReward):
     """``CombinedReward`` that also remembers each part's weighted value per agent.
 
+    :param parts: the ``rewards:`` section: name -> weight of a built-in part, or a user's part
+        (:class:`config.schema.RewardPartSpec`: its class by import path, kwargs and weight).
+
     After ``get_rewards``, ``last_parts[agent]`` maps part name -> weight * part reward for that step,
     and the returned reward is exactly ``sum(last_parts[agent].values())``.
-    Parts whose weight is 0 are not built at all (they cost nothing).
+    Parts whose weight is 0 are not built at all (they cost nothing). A part that raises names itself in the
+    error (:class:`envs.parts.PartRaised`), so a user's reward that breaks mid-run is found at once.
     """
 
-    def __init__(self, weights: Dict[str, float]):
-        unknown = sorted(set(weights) - set(REWARD_PARTS))
+    def __init__(self, parts: Rewards):
+        unknown = sorted(name for name, part in parts.items() if not isinstance(part, PartSpec)
+                         and name not in REWARD_PARTS)
         if unknown:
             raise KeyError(f"unknown reward parts {unknown}; known: {sorted(REWARD_PARTS)}")
-        active = [(name, w) for name, w in weights.items() if w != 0]
-        super().__init__(*[(REWARD_PARTS[name](), float(w)) for name, w in active])
-        self.names: tuple[str, ...] = tuple(name for name, _ in active)
+        built = []
+        for name, part in parts.items():
+            if isinstance(part, RewardPartSpec):
+                if part.weight != 0:
+                    built.append((name, build_part(f"rewards.{name}", part, RewardFunction), part.weight))
+            elif part != 0:
+                built.append((name, REWARD_PARTS[name](), float(part)))
+        super().__init__(*[(fn, weight) for _, fn, weight in built])
+        self.names: tuple[str, ...] = tuple(name for name, _, _ in built)
+        #: Names of the user's parts (by import path): a built-in name given a custom class counts as custom.
+        self.custom: frozenset[str] = frozenset(name for name, part in parts.items() if isinstance(part, PartSpec))
         self.last_parts: Dict[AgentID, Dict[str, float]] = {}
+
+    def reset(self, agents: List[AgentID], initial_state: GameState, shared_info: Dict[str, Any]) -> None:
+        for name, reward_fn in zip(self.names, self.reward_fns):
+            try:
+                reward_fn.reset(agents, initial_state, shared_info)
+            except Exception as exc:
+                raise PartRaised(f"rewards.{name}", type(reward_fn).__qualname__, "reset") from exc
+
+    def part_rewards(self, k: int, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
+                     is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
+        """Unweighted rewards of part ``k`` (in ``names`` order).
+
+        :raises PartRaised: the part raised (its exception is the cause).
+        """
+        try:
+            return self.reward_fns[k].get_rewards(agents, state, is_terminated, is_truncated, shared_info)
+        except Exception as exc:
+            raise PartRaised(f"rewards.{self.names[k]}", type(self.reward_fns[k]).__qualname__, "get_rewards") from exc
 
     def get_rewards(self, agents: List[AgentID], state: GameState, is_terminated: Dict[AgentID, bool],
                     is_truncated: Dict[AgentID, bool], shared_info: Dict[str, Any]) -> Dict[AgentID, float]:
         parts: Dict[AgentID, Dict[str, float]] = {agent: {} for agent in agents}
-        for name, reward_fn, weight in zip(self.names, self.reward_fns, self.weights):
-            values = reward_fn.get_rewards(agents, state, is_terminated, is_truncated, shared_info)
+        for k, (name, weight) in enumerate(zip(self.names, self.weights)):
+            values = self.part_rewards(k, agents, state, is_terminated, is_truncated, shared_info)
             for agent in agents:
                 parts[agent][name] = float(values[agent]) * weight
         self.last_parts = parts

@@ -18,6 +18,7 @@ from rlgym.api import StateMutator
 from rlgym.rocket_league.api import GameState
 from rlgym.rocket_league.common_values import BLUE_TEAM, TICKS_PER_SECOND
 
+from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match
 
 LEARNER = "blue-0"
@@ -41,13 +42,13 @@ class RocketLeagueEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float],
+    def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards,
                  state_mutator: Optional[StateMutator] = None):
         super().__init__()
         self.env_cfg = env_cfg
         self.match, self.reward_fn = build_match(env_cfg, reward_weights, state_mutator)
-        self.decision_seconds: float = env_cfg["tick_skip"] / TICKS_PER_SECOND
-        self._opponent_random = env_cfg["opponent_policy"] == "random"
+        self.decision_seconds: float = env_cfg.tick_skip / TICKS_PER_SECOND
+        self._opponent_random = env_cfg.opponent_policy == "random"
         table = self.match.action_parser.parser._lookup_table
         self._idle_action = int(np.flatnonzero(~table.any(axis=1))[0])  # the all-zero controls row
         self._n_actions = len(table)

@@ -36,6 +36,7 @@ import numpy as np
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match, selfplay_team_sizes
 from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_worker import TRAINER_DRIVEN, SharedArrays, WorkerPlan, plan_workers, worker_main
@@ -94,7 +95,7 @@ class _Worker:
     generation: int
 
 
-def probe_spaces(env_cfg: dict[str, Any], reward_weights: dict[str, float]) -> tuple[gym.spaces.Box, gym.spaces.Discrete,
+def probe_spaces(env_cfg: EnvironmentConfig, reward_weights: Rewards) -> tuple[gym.spaces.Box, gym.spaces.Discrete,
                                                                                      tuple[str, ...]]:
     """Observation space, action space and reward-part names of the configured match, from a throwaway 1v1.
 
@@ -127,7 +128,7 @@ class SelfPlayVecEnv(VecEnv):
     :param first_match: run-wide index of this env's first match (a share of a run on a Ray actor).
     """
 
-    def __init__(self, env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int,
+    def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int,
                  num_workers: int = 0, max_restarts: int = 10, state_mutator: Optional[StateMutator] = None,
                  league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None, first_match: int = 0):
         team_sizes = selfplay_team_sizes(env_cfg)
@@ -437,12 +438,12 @@ class SelfPlayVecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]
 
 
-def make_selfplay_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int,
+def make_selfplay_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int,
                           league_sizes: Sequence[int] = ()) -> SelfPlayVecEnv:
     """The self-play vec env sized by the config's ``environment.selfplay`` section, plus league matches of
     ``league_sizes`` cars per team (scripted opponents until :meth:`SelfPlayVecEnv.set_opponents`)."""
-    selfplay = env_cfg["selfplay"]
-    return SelfPlayVecEnv(env_cfg, reward_weights, seed, selfplay["num_workers"], selfplay["max_worker_restarts"],
+    selfplay = env_cfg.selfplay
+    return SelfPlayVecEnv(env_cfg, reward_weights, seed, selfplay.num_workers, selfplay.max_worker_restarts,
                           league_sizes=league_sizes)
 
 

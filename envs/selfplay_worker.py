@@ -39,6 +39,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from config.schema import EnvironmentConfig, Rewards
+
 #: Shared arrays: name -> (dtype, what indexes the rows, width of a row: ``obs_size`` / ``n_parts`` or one value).
 ARRAY_FIELDS: dict[str, tuple[Any, str, Optional[str]]] = {
     "obs": (np.float32, "n_slots", "obs_size"),           # observation after the step (after the reset if it ended)
@@ -189,7 +191,7 @@ class _Match:
     team's cars of a league match, whose other cars are ``opponents`` (``learner_team`` drawn at each reset).
     """
 
-    def __init__(self, plan: MatchPlan, env_cfg: dict[str, Any], reward_weights: dict[str, float],
+    def __init__(self, plan: MatchPlan, env_cfg: EnvironmentConfig, reward_weights: Rewards,
                  state_mutator: Any = None):
         from envs.components import build_match
         from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
@@ -233,8 +235,8 @@ class _Match:
 class MatchGroup:
     """The matches of one worker, reading actions from and writing results to the shared arrays."""
 
-    def __init__(self, plan: WorkerPlan, arrays: SharedArrays, env_cfg: dict[str, Any],
-                 reward_weights: dict[str, float], state_mutator: Any = None, batched: bool = True):
+    def __init__(self, plan: WorkerPlan, arrays: SharedArrays, env_cfg: EnvironmentConfig,
+                 reward_weights: Rewards, state_mutator: Any = None, batched: bool = True):
         from envs.batched import BATCHED_PARTS, BatchedStep
 
         self.arrays = arrays
@@ -246,12 +248,12 @@ class MatchGroup:
         if batched and BatchedStep.supports(env_cfg, [m.plan.team_size for m in self.matches]):
             reward_fn = self.matches[0].reward_fn
             fallback = {name: self._fallback_part(k) for k, name in enumerate(self.part_names)
-                        if name not in BATCHED_PARTS}
+                        if name not in BATCHED_PARTS or name in reward_fn.custom}
             self.batched = BatchedStep(self.matches[0].env.obs_builder, self.part_names, reward_fn.weights,
-                                       env_cfg["episode_seconds"], env_cfg["no_touch_timeout_seconds"],
-                                       env_cfg["no_touch_timeout_terminal"], len(self.matches), fallback)
+                                       env_cfg.episode_seconds, env_cfg.no_touch_timeout_seconds,
+                                       env_cfg.no_touch_timeout_terminal, len(self.matches), fallback)
             self._table = self.matches[0].env.action_parser.parser._lookup_table
-            self._ticks = env_cfg["tick_skip"]
+            self._ticks = env_cfg.tick_skip
 
     def reset(self, seed: int, generation: int) -> None:
         """Reseed every match from (``seed``, its index, ``generation``), reset it, write its observations."""
@@ -270,8 +272,8 @@ class MatchGroup:
         def part(m: int, terminated: bool, truncated: bool) -> dict:
             env = self.matches[m].env
             agents = list(env.state.cars)
-            return env.reward_fn.reward_fns[k].get_rewards(agents, env.state, dict.fromkeys(agents, terminated),
-                                                           dict.fromkeys(agents, truncated), env.shared_info)
+            return env.reward_fn.part_rewards(k, agents, env.state, dict.fromkeys(agents, terminated),
+                                              dict.fromkeys(agents, truncated), env.shared_info)
         return part
 
     def _actions(self, match: _Match) -> dict[str, np.ndarray]:
@@ -410,8 +412,8 @@ def process_info() -> dict[str, Any]:
     }
 
 
-def worker_main(conn: Any, arrays: SharedArrays, plan: WorkerPlan, env_cfg: dict[str, Any],
-                reward_weights: dict[str, float], seed: int, generation: int, state_mutator: Any = None) -> None:
+def worker_main(conn: Any, arrays: SharedArrays, plan: WorkerPlan, env_cfg: EnvironmentConfig,
+                reward_weights: Rewards, seed: int, generation: int, state_mutator: Any = None) -> None:
     """Process entry point. Protocol (pickled tuples on ``conn``), every command answered once:
 
     * at start: build the matches, reset them with ``seed`` -> ``("ready", process_info)``

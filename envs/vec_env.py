@@ -13,6 +13,7 @@ from typing import Any, Iterator, Optional, Sequence
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from config.schema import EnvironmentConfig, Rewards
 from envs.components import selfplay_team_sizes, smallest_team_size
 from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
 
@@ -28,7 +29,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int], league_sizes: Sequence[int] = ()) -> int:
+def resolve_num_envs(env_cfg: EnvironmentConfig, cli_num_envs: Optional[int], league_sizes: Sequence[int] = ()) -> int:
     """SB3's ``num_envs``. Self-play: the number of learning cars: every car of the self-play matches and the
     learning team of each league match (team sizes ``league_sizes``); ``--num-envs`` is refused.
     Subproc: ``--num-envs`` wins; otherwise ``num_envs``, capped at ``max_envs_per_core`` x cores when
@@ -36,7 +37,7 @@ def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int], leagu
 
     :raises ValueError: ``--num-envs`` given in self-play mode.
     """
-    if env_cfg["vec_env"] == "selfplay":
+    if env_cfg.vec_env == "selfplay":
         if cli_num_envs is not None:
             raise ValueError(
                 "--num-envs sets SubprocVecEnv processes, but environment.vec_env is 'selfplay', where the env "
@@ -47,9 +48,9 @@ def resolve_num_envs(env_cfg: dict[str, Any], cli_num_envs: Optional[int], leagu
         return 2 * sum(selfplay_team_sizes(env_cfg)) + sum(league_sizes)
     if cli_num_envs is not None:
         return cli_num_envs
-    if env_cfg["auto_adjust_envs"]:
-        return max(1, min(env_cfg["num_envs"], env_cfg["max_envs_per_core"] * available_cores()))
-    return env_cfg["num_envs"]
+    if env_cfg.auto_adjust_envs:
+        return max(1, min(env_cfg.num_envs, env_cfg.max_envs_per_core * available_cores()))
+    return env_cfg.num_envs
 
 
 #: Signals a worker ignores: stopping and snapshots are the trainer's business (see training/signals.py).
@@ -99,8 +100,8 @@ class EnvFactory:
     reach only the trainer, which then saves and shuts the workers down in order.
     """
 
-    env_cfg: dict[str, Any]
-    reward_weights: dict[str, float]
+    env_cfg: EnvironmentConfig
+    reward_weights: Rewards
     seed: int
     in_worker: bool = True
     state_mutator: Optional[StateMutator] = None
@@ -116,7 +117,7 @@ class EnvFactory:
         return StateInInfo(env) if self.record_state else env
 
 
-def make_subproc_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], num_envs: int, seed: int,
+def make_subproc_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, num_envs: int, seed: int,
                          state_mutator: Optional[StateMutator] = None) -> VecEnv:
     """``num_envs`` worker processes; worker ``i`` is seeded ``seed + i``."""
     factories = [EnvFactory(env_cfg, reward_weights, seed + i, state_mutator=state_mutator) for i in range(num_envs)]
@@ -151,20 +152,20 @@ def close_vec_env(venv: VecEnv, timeout: float = 10.0) -> None:
     venv.close()
 
 
-def eval_env_config(env_cfg: dict[str, Any], league_matches: Optional[dict[str, int]] = None) -> dict[str, Any]:
+def eval_env_config(env_cfg: EnvironmentConfig, league_matches: Optional[dict[str, int]] = None) -> EnvironmentConfig:
     """The ``environment`` section for single-car evaluation envs (``EvalCallback``, ``evaluate.py``).
 
     Subproc mode: unchanged. Self-play mode: the smallest configured team size (self-play or league matches,
     ``league_matches`` as in ``league.matches``) on both sides, the learning car ``blue-0`` against do-nothing
     cars (teammates idle too): the score says how well the policy plays without help from a copy of itself.
     """
-    if env_cfg["vec_env"] != "selfplay":
+    if env_cfg.vec_env != "selfplay":
         return env_cfg
     size = smallest_team_size(env_cfg, league_matches)
-    return dict(env_cfg, blue_size=size, orange_size=size, opponent_policy="idle")
+    return env_cfg.model_copy(update={"blue_size": size, "orange_size": size, "opponent_policy": "idle"})
 
 
-def make_local_vec_env(env_cfg: dict[str, Any], reward_weights: dict[str, float], seed: int, n_envs: int = 1,
+def make_local_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, n_envs: int = 1,
                        state_mutator: Optional[StateMutator] = None, record_state: bool = False) -> VecEnv:
     """In-process ``DummyVecEnv`` (evaluation: no worker processes).
 

@@ -27,6 +27,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
+from config.schema import LeagueConfig, Shares
 from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_worker import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
@@ -106,7 +107,7 @@ class League:
     :param seed: seed of the opponent draws.
     """
 
-    def __init__(self, league_cfg: dict[str, Any], run_dir: Path, n_matches: int, seed: int):
+    def __init__(self, league_cfg: LeagueConfig, run_dir: Path, n_matches: int, seed: int):
         self.cfg = league_cfg
         self.folder = Path(run_dir) / LEAGUE_DIR
         self.rng = np.random.default_rng(seed)
@@ -121,13 +122,13 @@ class League:
         #: outcome). Bounded: a run without a curriculum never reads it.
         self.finished: deque = deque(maxlen=FINISHED_KEPT)
         #: Weight of each scripted bot in the even-games pick (the curriculum stage's; 1 each by default).
-        self.scripted_weights: dict[str, float] = {name: 1.0 for name in league_cfg["scripted"]}
+        self.scripted_weights: dict[str, float] = {name: 1.0 for name in league_cfg.scripted}
         self.model: Optional[PPO] = None
         self.vec_normalize: Optional[VecNormalize] = None
         #: (pool name -> row of the stack, the pool's actors as one network); None until built or after the pool
         #: changed.
         self._stacked: Optional[tuple[dict[str, int], Optional[StackedActors]]] = None
-        shares = np.array([league_cfg["shares"][kind] for kind in KINDS], dtype=np.float64)
+        shares = np.array([getattr(league_cfg.shares, kind) for kind in KINDS], dtype=np.float64)
         self.kind_p = shares / shares.sum()
 
     # ---------------------------------------------------------------------------------------- set up
@@ -165,9 +166,9 @@ class League:
         normalizer.training = False
         return FrozenPolicy(PPO.load(model_path, device=device).policy, normalizer)
 
-    def set_mix(self, shares: dict[str, float], scripted_weights: dict[str, float]) -> None:
+    def set_mix(self, shares: Shares, scripted_weights: dict[str, float]) -> None:
         """Opponent kinds' shares and the scripted bots' weights from the next draw on (a curriculum stage)."""
-        kind_shares = np.array([shares[kind] for kind in KINDS], dtype=np.float64)
+        kind_shares = np.array([getattr(shares, kind) for kind in KINDS], dtype=np.float64)
         self.kind_p = kind_shares / kind_shares.sum()
         self.scripted_weights = dict(scripted_weights)
 
@@ -188,7 +189,7 @@ class League:
         self.ratings.add_past(name, steps)
         self.first_snapshot = self.first_snapshot or name
         droppable = [n for n in self.pool if n not in (self.first_snapshot, name)]
-        while len(self.pool) > self.cfg["pool_size"] and droppable:
+        while len(self.pool) > self.cfg.pool_size and droppable:
             self.drop(droppable.pop(0))
         self.save()
         return name
@@ -221,7 +222,7 @@ class League:
         ``prior`` (the curriculum stage's weights of scripted bots)."""
         p = np.array([self.ratings.win_probability(name) for name in candidates])
         weights = p * (1 - p)
-        weights = np.maximum(weights, self.cfg["min_pick_weight"] * weights.max()) + 1e-12
+        weights = np.maximum(weights, self.cfg.min_pick_weight * weights.max()) + 1e-12
         if prior is not None:
             weights = weights * np.asarray(prior, dtype=np.float64)
         return candidates[int(self.rng.choice(len(candidates), p=weights / weights.sum()))]

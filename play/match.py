@@ -18,6 +18,7 @@ from rlgym.rocket_league.common_values import BLUE_TEAM
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
+from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match, lookup_table  # lookup_table: re-exported for the scripts
 from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
 from training.model_files import inspect_pair, read_normalizer
@@ -95,7 +96,7 @@ class MatchEpisode:
     blue_start: tuple[int, int]
 
 
-def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any], reward_weights: dict[str, float],
+def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: EnvironmentConfig, reward_weights: Rewards,
                   team_size: int, episodes: int, seed: int,
                   observers: Sequence[StepObserver] = ()) -> list[MatchEpisode]:
     """Play ``episodes`` ``team_size`` v ``team_size`` episodes; ``blue`` drives the blue cars, ``orange`` the
@@ -114,7 +115,7 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: dict[str, Any
         for driver in packet_drivers:
             driver.attach_engine(engine)
     match, _ = build_match(env_cfg, reward_weights, team_sizes=(team_size, team_size), transition_engine=engine)
-    decision_seconds = env_cfg["tick_skip"] / 120
+    decision_seconds = env_cfg.tick_skip / 120
     random.seed(seed)  # rlgym's mutators draw from the global generators
     np.random.seed(seed % 2**32)
     results: list[MatchEpisode] = []

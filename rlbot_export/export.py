@@ -28,12 +28,14 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
+from config.parts import module_root
+from config.schema import Config, PartSpec
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.runs import RUN_CONFIG_NAME
+from training.setup import check_obs_size
 
 BOT_FILES_DIR = Path(__file__).resolve().parent / "bot_files"
 #: Observation size of rlgym's DefaultObs / rlgym-tools' RelativeDefaultObs: 52 + 20 per padded car slot.
@@ -100,18 +102,40 @@ def actor_layers(model: PPO) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     return arrays, activation or "relu"
 
 
-def bot_settings(cfg: dict[str, Any], obs_size: int, n_actions: int, agent_id: str, model_path: Path,
+def bot_settings(cfg: Config, obs_size: int, n_actions: int, agent_id: str, model_path: Path,
                  num_timesteps: int) -> dict[str, Any]:
-    """``settings.json``: what bot.py needs to rebuild the training observation and action."""
-    env = cfg["environment"]
-    expected = OBS_BASE + OBS_PER_CAR * 2 * env["obs_zero_padding"]
-    if obs_size != expected:
-        raise ExportError(f"the model takes {obs_size} observations but its config (obs_zero_padding "
-                          f"{env['obs_zero_padding']}) gives {expected}: pass the config it was trained with "
-                          "(--config).")
-    return {"agent_id": agent_id, "obs_builder": env["obs_builder"], "obs_zero_padding": env["obs_zero_padding"],
-            "tick_skip": env["tick_skip"], "action_parser": env["action_parser"], "obs_size": obs_size,
+    """``settings.json``: what bot.py needs to rebuild the training observation and action. A custom obs builder is
+    written as ``{"class": "module:Name", "kwargs": {...}}`` (its package is copied beside bot.py).
+
+    :raises ConfigError: the configured obs builder does not make the model's observation size.
+    """
+    env = cfg.environment
+    check_obs_size(cfg, model_path, (obs_size,))
+    obs_builder = env.obs_builder.model_dump(by_alias=True, include={"cls", "kwargs"}) if isinstance(
+        env.obs_builder, PartSpec) else env.obs_builder
+    return {"agent_id": agent_id, "obs_builder": obs_builder, "obs_zero_padding": env.obs_zero_padding,
+            "tick_skip": env.tick_skip, "action_parser": env.action_parser, "obs_size": obs_size,
             "n_actions": n_actions, "source_model": str(model_path), "num_timesteps": num_timesteps}
+
+
+def copy_obs_package(cfg: Config, folder: Path) -> Optional[str]:
+    """Copy the package (or module file) of a custom obs builder into the bot ``folder``; its name, or None for a
+    built-in obs builder. Only ``.py`` files are copied (no caches, no data)."""
+    spec = cfg.environment.obs_builder
+    if not isinstance(spec, PartSpec):
+        return None
+    root = module_root(spec)
+    if root.is_dir():
+        shutil.copytree(root, folder / root.name, ignore=lambda d, names: [
+            n for n in names if not n.endswith(".py") and not (Path(d) / n).is_dir() or n == "__pycache__"])
+    else:
+        shutil.copy(root, folder / root.name)
+    return root.name
+
+
+def _obs_name(settings: dict[str, Any]) -> str:
+    obs = settings["obs_builder"]
+    return obs["class"] if isinstance(obs, dict) else f"rlgym {obs}"
 
 
 def _bot_toml(name: str, agent_id: str) -> str:
@@ -167,7 +191,7 @@ def _readme(name: str, settings: dict[str, Any]) -> str:
     return f"""# {name}: an RLBot v5 bot
 
 Exported from `{settings['source_model']}` ({settings['num_timesteps']:,} training steps) by `export_rlbot.py`.
-Observation: rlgym `{settings['obs_builder']}` obs, padded to {settings['obs_zero_padding']} cars per team
+Observation: `{_obs_name(settings)}` obs, padded to {settings['obs_zero_padding']} cars per team
 ({settings['obs_size']} floats); actions: the {settings['n_actions']}-action lookup table, each held for
 {settings['tick_skip']} ticks. The bot needs neither Stable-Baselines3 nor torch: `policy.npz` holds the actor and
 its observation statistics, evaluated with numpy.
@@ -235,7 +259,9 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
 
     :raises FileNotFoundError, BadModelFile, ConfigError, ExportError: with a message naming the problem.
     """
-    from training.config import load_config
+    from config import load_config
+    from config.load import to_yaml
+    from config.parts import with_paths
 
     model_path, out = Path(model_path), Path(out)
     pair = inspect_pair(model_path, normalizer_path)
@@ -262,6 +288,7 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
     settings = bot_settings(cfg, int(pair.obs_shape[0]), int(model.action_space.n), agent_id, pair.model_path,
                             pair.num_timesteps)
     requirements = BOT_REQUIREMENTS + ([RELATIVE_OBS_REQUIREMENT] if settings["obs_builder"] == "relative" else [])
+    cfg = with_paths(cfg)  # training_config.yaml: every custom part with the folder it imports from
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -271,8 +298,9 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
                  obs_var=vec_norm.obs_rms.var.astype(np.float64), clip_obs=np.float64(vec_norm.clip_obs),
                  epsilon=np.float64(vec_norm.epsilon), activation=np.array(activation), **weights)
         shutil.copy(BOT_FILES_DIR / "bot.py", tmp / "bot.py")
+        copy_obs_package(cfg, tmp)
         (tmp / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
-        (tmp / "training_config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (tmp / "training_config.yaml").write_text(to_yaml(cfg))
         (tmp / "bot.toml").write_text(_bot_toml(name, agent_id))
         (tmp / "loadout.toml").write_text(LOADOUT_TOML)
         (tmp / "match.toml").write_text(MATCH_TOML)

@@ -15,7 +15,8 @@ from rlgym.api import StateMutator
 from rlgym.rocket_league.api import GameState
 from rlgym.rocket_league.common_values import BALL_RADIUS, BACK_WALL_Y
 
-from training.config import load_config
+from config import load_config
+
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,3 +123,103 @@ def play(env, actions: np.ndarray, groups: int = 0) -> list[tuple]:
         out.append((obs, rewards, dones, [i.get("terminal_observation") for i in infos],
                     [sorted(i["reward_parts"].items()) for i in infos]))
     return out
+
+
+#: A user's own bot package, written by the tests that train with custom parts (``write_custom_parts``): a reward,
+#: an obs builder, a state mutator and a done condition, each an rlgym v2 class the trainer knows nothing about.
+CUSTOM_PARTS = {
+    "__init__.py": "",
+    "parts.py": '''
+import numpy as np
+from rlgym.api import DoneCondition, RewardFunction, StateMutator
+from rlgym.rocket_league.obs_builders import DefaultObs
+
+
+class BallHeightReward(RewardFunction):
+    """The ball's height in units of ``scale`` uu, every step (an easy part to check in TensorBoard)."""
+
+    def __init__(self, scale=1000.0):
+        self.scale = scale
+
+    def reset(self, agents, initial_state, shared_info):
+        pass
+
+    def get_rewards(self, agents, state, is_terminated, is_truncated, shared_info):
+        return {agent: float(state.ball.position[2]) / self.scale for agent in agents}
+
+
+class BrokenReward(BallHeightReward):
+    """Raises on its ``after_calls``-th step: a user's bug that shows up mid-run."""
+
+    def __init__(self, after_calls=400):
+        super().__init__()
+        self.after_calls, self.calls = after_calls, 0
+
+    def get_rewards(self, agents, state, is_terminated, is_truncated, shared_info):
+        self.calls += 1
+        if self.calls >= self.after_calls:
+            raise ZeroDivisionError("my reward divided by zero")
+        return super().get_rewards(agents, state, is_terminated, is_truncated, shared_info)
+
+
+class BoostObs(DefaultObs):
+    """DefaultObs followed by the car's boost amount / 100 (one more float)."""
+
+    def get_obs_space(self, agent):
+        kind, size = super().get_obs_space(agent)
+        return kind, size + 1
+
+    def build_obs(self, agents, state, shared_info):
+        obs = super().build_obs(agents, state, shared_info)
+        return {a: np.append(obs[a], np.float32(state.cars[a].boost_amount / 100)) for a in agents}
+
+
+class HalfBoostMutator(StateMutator):
+    """Every car starts with ``boost`` boost."""
+
+    def __init__(self, boost=50.0):
+        self.boost = boost
+
+    def apply(self, state, shared_info):
+        for car in state.cars.values():
+            car.boost_amount = self.boost
+
+
+class BallTooHighCondition(DoneCondition):
+    """Done when the ball's centre is above ``height`` uu."""
+
+    def __init__(self, height=1500.0):
+        self.height = height
+
+    def reset(self, agents, initial_state, shared_info):
+        pass
+
+    def is_done(self, agents, state, shared_info):
+        return {agent: bool(state.ball.position[2] > self.height) for agent in agents}
+
+
+class NotAPart:
+    pass
+''',
+}
+
+#: A config naming every part of ``CUSTOM_PARTS`` (module ``mybot.parts``), imported from the current folder.
+CUSTOM_CONFIG = """
+environment:
+  obs_builder: {class: "mybot.parts:BoostObs", kwargs: {zero_padding: 3}}
+  state_mutators: [kickoff, {class: "mybot.parts:HalfBoostMutator", kwargs: {boost: 50}}]
+  done_conditions:
+    terminal: []
+    truncation: [{class: "mybot.parts:BallTooHighCondition", kwargs: {height: 1500}}]
+rewards:
+  height: {class: "mybot.parts:BallHeightReward", weight: 0.5, kwargs: {scale: 1000}}
+"""
+
+
+def write_custom_parts(folder: Path) -> Path:
+    """``folder/mybot/`` (the package of ``CUSTOM_PARTS``) and ``folder/my.yaml`` (``CUSTOM_CONFIG``); the config."""
+    (folder / "mybot").mkdir(parents=True)
+    for name, text in CUSTOM_PARTS.items():
+        (folder / "mybot" / name).write_text(text)
+    (folder / "my.yaml").write_text(CUSTOM_CONFIG)
+    return folder / "my.yaml"

@@ -12,9 +12,9 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 
+from config import load_config
 from envs.selfplay_worker import MatchGroup, SharedArrays, plan_workers
 from tests.helpers import BallIntoOrangeGoalMutator
-from training.config import load_config
 
 ALL_PARTS = {"goal": 10.0, "touch": 1.0, "player_to_ball": 5.0, "speed_to_ball": 2.0, "face_ball": 0.5,
              "ball_to_goal": 10.0, "boost_gain": 1.0}
@@ -28,7 +28,7 @@ def _groups(cfg: dict, sizes: list[int], league_sizes: list[int], weights: dict,
     groups = []
     for batched in (True, False):
         arrays = SharedArrays(ctx, n_slots, 172, len([w for w in weights.values() if w]), n_opp, len(league_sizes))
-        group = MatchGroup(plan, arrays, cfg["environment"], weights, mutator, batched=batched)
+        group = MatchGroup(plan, arrays, cfg.environment, weights, mutator, batched=batched)
         group.reset(seed=3, generation=0)
         groups.append(group)
     assert groups[0].batched is not None and groups[1].batched is None

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from curriculum.config import split_matches, stage_config
+from config.stages import split_matches, stage_config
+from config import ConfigError, load_config
 from curriculum.curriculum import Curriculum
 from tests.helpers import FAST_TRAIN, fast_config, run_cli, set_args
-from training.config import ConfigError, load_config
 from training.model_files import read_model_data
 
 #: FAST_TRAIN with the curriculum on: one 1v1 self-play match (2 learning cars), so stages with league_share 1.0
@@ -30,14 +30,14 @@ BASICS = "{name: basics, league_share: 1.0, shares: {past: 0, scripted: 1, self:
 
 def test_default_stages_keep_the_learning_cars_and_start_against_idle():
     cfg = load_config()
-    cars = [2 * sum(stage_config(cfg, i)["environment"]["selfplay"]["matches"].values())
-            + sum(stage_config(cfg, i)["league"]["matches"].values()) for i in range(len(cfg["curriculum"]["stages"]))]
+    cars = [2 * sum(stage_config(cfg, i).environment.selfplay.matches.values())
+            + sum(stage_config(cfg, i).league.matches.values()) for i in range(len(cfg.curriculum.stages))]
     assert len(set(cars)) == 1  # SB3's num_envs never changes within a run
     first = stage_config(cfg, 0)
-    assert sum(first["environment"]["selfplay"]["matches"].values()) == 0 and first["league"]["scripted"][0] == "idle"
-    last = stage_config(cfg, len(cfg["curriculum"]["stages"]) - 1)
-    assert last["environment"]["selfplay"]["matches"] == cfg["environment"]["selfplay"]["matches"]
-    assert last["league"] == cfg["league"]
+    assert sum(first.environment.selfplay.matches.values()) == 0 and first.league.scripted[0] == "idle"
+    last = stage_config(cfg, len(cfg.curriculum.stages) - 1)
+    assert last.environment.selfplay.matches == cfg.environment.selfplay.matches
+    assert last.league == cfg.league
 
 
 def test_league_share_resplits_matches_at_their_team_sizes():
@@ -74,7 +74,7 @@ def test_bad_curriculum_key_exits_2_before_any_worker(tmp_path):
 def gate_curriculum(window: int = 4, hold: int = 2) -> Curriculum:
     cfg = fast_config("curriculum.enabled=true", f"curriculum.window={window}", f"curriculum.hold={hold}",
                       stages_override(BASICS % (0.5, 0.5), "{name: league}"))
-    return Curriculum(cfg["curriculum"])
+    return Curriculum(cfg.curriculum)
 
 
 def test_gate_opens_only_with_a_full_window_held_and_never_goes_back():
@@ -103,13 +103,13 @@ def test_gate_that_drops_below_starts_its_hold_again():
 
 def test_pinned_stage_stays_and_unknown_saved_stage_starts_at_the_first():
     cfg = fast_config("curriculum.enabled=true", "curriculum.pin=scripted", "curriculum.window=1", "curriculum.hold=1")
-    cur = Curriculum.resume(cfg["curriculum"], saved="basics")
+    cur = Curriculum.resume(cfg.curriculum, saved="basics")
     assert cur.stage.name == "scripted"
     for _ in range(5):
         cur.record("chaser", True, 1)
     assert not cur.check() and cur.stage.name == "scripted"
     with pytest.warns(RuntimeWarning, match="does not have"):
-        cur = Curriculum.resume(fast_config("curriculum.enabled=true")["curriculum"], saved="renamed")
+        cur = Curriculum.resume(fast_config("curriculum.enabled=true").curriculum, saved="renamed")
     assert cur.index == 0
 
 
@@ -174,8 +174,8 @@ def test_kickoff_jitter_moves_cars_and_ball_a_little():
     from rlgym.rocket_league.state_mutators import KickoffMutator
 
     cfg = fast_config("environment.state_mutators=[kickoff, jitter]")
-    jitter = cfg["environment"]["kickoff_jitter"]
-    match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(1, 1))
+    jitter = cfg.environment.kickoff_jitter
+    match, _ = build_match(cfg.environment, cfg.rewards, team_sizes=(1, 1))
     spots = np.concatenate([KickoffMutator.SPAWN_BLUE_POS, KickoffMutator.SPAWN_ORANGE_POS])[:, :2]
     np.random.seed(0)
     starts = set()
@@ -183,10 +183,10 @@ def test_kickoff_jitter_moves_cars_and_ball_a_little():
         for _ in range(6):
             match.reset()
             ball = match.state.ball.position
-            assert np.all(np.abs(ball[:2]) <= jitter["ball_xy_uu"] + 1e-3) and np.any(ball[:2] != 0)
+            assert np.all(np.abs(ball[:2]) <= jitter.ball_xy_uu + 1e-3) and np.any(ball[:2] != 0)
             for car in match.state.cars.values():
                 offset = np.abs(spots - car.physics.position[:2]).max(axis=1).min()
-                assert 0 < offset <= jitter["car_xy_uu"] + 1e-3
+                assert 0 < offset <= jitter.car_xy_uu + 1e-3
                 starts.add(tuple(np.round(car.physics.position[:2])))
     finally:
         match.close()

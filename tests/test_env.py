@@ -18,22 +18,22 @@ def cfg():
 
 
 def test_check_env_passes(cfg):
-    env = RocketLeagueEnv(cfg["environment"], cfg["rewards"])
+    env = RocketLeagueEnv(cfg.environment, cfg.rewards)
     check_env(env, warn=True)
     assert env.action_space.n == 90
-    assert env.observation_space.shape == (52 + 40 * cfg["environment"]["obs_zero_padding"],)
+    assert env.observation_space.shape == (52 + 40 * cfg.environment.obs_zero_padding,)
     env.close()
 
 
 def test_reward_parts_add_up_to_reward(cfg):
-    env = RocketLeagueEnv(cfg["environment"], cfg["rewards"])
+    env = RocketLeagueEnv(cfg.environment, cfg.rewards)
     env.reset(seed=3)
     seen_nonzero = set()
     for step in range(300):
         # Full throttle + boost toward the ball from kickoff: touches happen.
         _, reward, terminated, truncated, info = env.step(env.action_space.sample() if step % 3 else 20)
         parts = info["reward_parts"]
-        assert set(parts) == {k for k, w in cfg["rewards"].items() if w != 0}
+        assert set(parts) == {k for k, w in cfg.rewards.items() if w != 0}
         assert reward == sum(parts.values())
         seen_nonzero |= {k for k, v in parts.items() if v != 0}
         if terminated or truncated:
@@ -42,7 +42,7 @@ def test_reward_parts_add_up_to_reward(cfg):
 
 
 def test_goal_terminates_and_time_limit_truncates(cfg):
-    goal_env = RocketLeagueEnv(cfg["environment"], cfg["rewards"], state_mutator=BallIntoOrangeGoalMutator())
+    goal_env = RocketLeagueEnv(cfg.environment, cfg.rewards, state_mutator=BallIntoOrangeGoalMutator())
     goal_env.reset(seed=0)
     for _ in range(30):
         _, reward, terminated, truncated, info = goal_env.step(8)
@@ -50,10 +50,10 @@ def test_goal_terminates_and_time_limit_truncates(cfg):
             break
     assert terminated and not truncated
     assert info["goal"] == 1
-    assert info["reward_parts"]["goal"] == cfg["rewards"]["goal"]
+    assert info["reward_parts"]["goal"] == cfg.rewards["goal"]
 
-    env_cfg = dict(cfg["environment"], episode_seconds=1.0)
-    timed = RocketLeagueEnv(env_cfg, cfg["rewards"])
+    env_cfg = cfg.environment.model_copy(update=dict(episode_seconds=1.0))
+    timed = RocketLeagueEnv(env_cfg, cfg.rewards)
     timed.reset(seed=0)
     steps = 0
     while True:
@@ -66,7 +66,7 @@ def test_goal_terminates_and_time_limit_truncates(cfg):
 
 
 def test_workers_are_single_threaded_with_distinct_seeds(cfg):
-    venv = make_subproc_vec_env(cfg["environment"], cfg["rewards"], num_envs=2, seed=7)
+    venv = make_subproc_vec_env(cfg.environment, cfg.rewards, num_envs=2, seed=7)
     try:
         infos = venv.env_method("process_info")
         assert len({i["pid"] for i in infos}) == 2
@@ -82,7 +82,7 @@ def test_close_after_a_step_cut_short_by_ctrl_c_ends_workers(cfg):
     """Ctrl-C inside step_wait can leave some workers' results unread; closing must neither hang nor leak."""
     import threading
 
-    venv = make_subproc_vec_env(cfg["environment"], cfg["rewards"], num_envs=2, seed=0)
+    venv = make_subproc_vec_env(cfg.environment, cfg.rewards, num_envs=2, seed=0)
     processes = list(venv.processes)
     venv.step_async(np.zeros(2, dtype=np.int64))
     venv.remotes[0].recv()  # step_wait interrupted after reading the first worker only
@@ -101,11 +101,11 @@ def test_truncation_bootstraps_and_termination_does_not(cfg):
 
     from training.setup import make_model
 
-    env_cfg = dict(cfg["environment"], episode_seconds=1.0)
-    factories = [EnvFactory(env_cfg, cfg["rewards"], 0),
-                 EnvFactory(env_cfg, cfg["rewards"], 1, state_mutator=BallIntoOrangeGoalMutator())]
+    env_cfg = cfg.environment.model_copy(update=dict(episode_seconds=1.0))
+    factories = [EnvFactory(env_cfg, cfg.rewards, 0),
+                 EnvFactory(env_cfg, cfg.rewards, 1, state_mutator=BallIntoOrangeGoalMutator())]
     with single_threaded_children():
-        venv = VecNormalize(VecMonitor(SubprocVecEnv(factories)), gamma=cfg["training"]["gamma"])
+        venv = VecNormalize(VecMonitor(SubprocVecEnv(factories)), gamma=cfg.training.gamma)
     model = make_model(cfg, venv, th.device("cpu"), seed=0)
 
     class Record(BaseCallback):
@@ -148,13 +148,13 @@ def test_truncation_bootstraps_and_termination_does_not(cfg):
 def test_speed_and_face_ball_parts_follow_the_car(cfg):
     """Kickoff: driving straight at the ball (row 18: throttle + boost, no steer) faces it and earns speed_to_ball;
     driving backwards (row 2: throttle -1) moves away: speed_to_ball stays 0 where player_to_ball goes negative."""
-    weights = dict(cfg["rewards"], speed_to_ball=1.0, face_ball=1.0, player_to_ball=1.0)
-    env_cfg = dict(cfg["environment"], state_mutators=["kickoff"], random_start_share=0.0)
+    weights = dict(cfg.rewards, speed_to_ball=1.0, face_ball=1.0, player_to_ball=1.0)
+    env_cfg = cfg.environment.model_copy(update=dict(state_mutators=["kickoff"], random_start_share=0.0))
     for action, moving_toward in ((18, True), (2, False)):
         env = RocketLeagueEnv(env_cfg, weights)
         env.reset(seed=0)
         parts = [env.step(action)[4]["reward_parts"] for _ in range(10)][-1]
-        dt = cfg["environment"]["tick_skip"] / 120
+        dt = cfg.environment.tick_skip / 120
         if moving_toward:
             assert parts["speed_to_ball"] > 0 and parts["speed_to_ball"] == pytest.approx(parts["player_to_ball"])
         else:
@@ -167,10 +167,10 @@ def test_speed_and_face_ball_parts_follow_the_car(cfg):
 def test_scripted_chaser_reaches_the_ball_and_scores_on_an_idle_car(cfg):
     from play.match import lookup_table, make_driver, play_episodes, summarize_episodes
 
-    env_cfg = dict(cfg["environment"], no_touch_timeout_seconds=10.0, state_mutators=["kickoff"])
+    env_cfg = cfg.environment.model_copy(update=dict(no_touch_timeout_seconds=10.0, state_mutators=["kickoff"]))
     table = lookup_table(env_cfg)
     chaser, idle = make_driver("chaser", table, 0), make_driver("idle", table, 0)
-    games = play_episodes(chaser, idle, env_cfg, cfg["rewards"], 1, 4, seed=1)
+    games = play_episodes(chaser, idle, env_cfg, cfg.rewards, 1, 4, seed=1)
     summary = summarize_episodes(games)
     assert summary["touch_rate"]["blue"] == 1.0 and summary["touch_rate"]["orange"] == 0.0
     assert summary["goals_for_per_episode"] > 0 and summary["goals_against_per_episode"] == 0

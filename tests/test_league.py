@@ -13,6 +13,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from config.schema import Shares
 from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
 from envs.selfplay_worker import TRAINER_DRIVEN
@@ -47,7 +48,7 @@ def test_league_matches_make_only_learning_cars_slots_and_report_outcomes():
     # League match 0 is driven from the trainer, match 1 by the scripted chaser; the ball flies into the orange
     # goal at every reset, so the learning team wins when it plays blue and loses when it plays orange.
     opponents = RecordingOpponents([TRAINER_DRIVEN, 1 + SCRIPTED_NAMES.index("chaser")])
-    venv = SelfPlayVecEnv(cfg["environment"], cfg["rewards"], seed=3, num_workers=2, league_sizes=[1, 1],
+    venv = SelfPlayVecEnv(cfg.environment, cfg.rewards, seed=3, num_workers=2, league_sizes=[1, 1],
                           opponents=opponents, state_mutator=BallIntoOrangeGoalMutator())
     try:
         assert venv.num_envs == 2 + 1 + 1  # self-play 1v1: 2 cars; each league 1v1: only the learning car
@@ -74,7 +75,7 @@ def test_league_matches_make_only_learning_cars_slots_and_report_outcomes():
 def test_outcome_follows_the_learning_side():
     cfg = fast_config("environment.selfplay.matches.1v1=0", "league.matches.1v1=1")  # a league match alone
     opponents = RecordingOpponents([1])  # idle opponent
-    venv = SelfPlayVecEnv(cfg["environment"], cfg["rewards"], seed=5, num_workers=1, league_sizes=[1],
+    venv = SelfPlayVecEnv(cfg.environment, cfg.rewards, seed=5, num_workers=1, league_sizes=[1],
                           opponents=opponents, state_mutator=BallIntoOrangeGoalMutator())
     try:
         venv.reset()
@@ -120,9 +121,9 @@ def test_draws_do_not_pull_the_rating_down_to_the_opponent():
 
 
 def test_stage_mix_weights_the_scripted_pick(tmp_path):
-    league = League(fast_config(*LEAGUE_TRAIN)["league"], tmp_path, n_matches=1, seed=0)
+    league = League(fast_config(*LEAGUE_TRAIN).league, tmp_path, n_matches=1, seed=0)
     def picks(weights: dict[str, float]) -> set[str]:
-        league.set_mix({"past": 0.0, "scripted": 1.0, "self": 0.0}, weights)
+        league.set_mix(Shares(past=0.0, scripted=1.0, self=0.0), weights)
         drawn = set()
         for _ in range(50):
             league.assign(0)
@@ -140,7 +141,7 @@ def league_run(tmp_path, n_matches: int) -> tuple[dict, Any, PPO, League]:
     cfg = fast_config(*[f"{k}" for k in LEAGUE_TRAIN])
     env = make_training_env(cfg, 3, seed=0)
     model = make_model(cfg, env, th.device("cpu"), seed=0)
-    league = League(cfg["league"], tmp_path, n_matches=n_matches, seed=0)
+    league = League(cfg.league, tmp_path, n_matches=n_matches, seed=0)
     league.bind(model, env)
     env.unwrapped.set_opponents(league)
     return cfg, env, model, league
@@ -165,7 +166,7 @@ def test_snapshot_acts_from_frozen_weights_and_its_own_normalizer(tmp_path):
         assert not np.allclose(probs(model.policy, env), before, atol=1e-4)
         assert np.array_equal(probs(past.policy, past.normalizer), before)  # the past version did not move
         # The saved pair is an ordinary PPO.load pair, and the league restores it as the same opponent.
-        restored = League(cfg["league"], tmp_path, n_matches=1, seed=0)
+        restored = League(cfg.league, tmp_path, n_matches=1, seed=0)
         restored.load("cpu")
         assert list(restored.pool) == [name]
         assert np.allclose(probs(restored.pool[name].policy, restored.pool[name].normalizer), before, atol=1e-6)
@@ -260,7 +261,7 @@ def test_evaluate_plays_two_saved_models_against_each_other(trained, tmp_path):
 
 @pytest.mark.parametrize("name", SCRIPTED_NAMES)
 def test_scripted_names_are_config_choices(name):
-    from training.config import SCRIPTED_OPPONENTS
+    from config.schema import SCRIPTED_OPPONENTS
 
     assert name in SCRIPTED_OPPONENTS
 
@@ -271,7 +272,7 @@ def test_dropping_a_past_version_mid_episode_hands_its_matches_to_the_current_po
     env = make_training_env(cfg, 3, seed=0)
     try:
         model = make_model(cfg, env, th.device("cpu"), seed=0)
-        league = League(cfg["league"], tmp_path, n_matches=1, seed=0)
+        league = League(cfg.league, tmp_path, n_matches=1, seed=0)
         league.bind(model, env)
         first = league.snapshot()
         model.num_timesteps = 10

@@ -56,12 +56,12 @@ def test_mirrored_match_gives_the_mirrored_observations_step_after_step():
     """Two RocketSim matches, one the mirror image of the other; the second is driven with the mirrored actions.
     At every step each car's observation in the second is the mirror of its observation in the first."""
     cfg = fast_config()
-    env_cfg = cfg["environment"]
-    mirror, table = ObsMirror(env_cfg["obs_zero_padding"]), lookup_table(env_cfg)
+    env_cfg = cfg.environment
+    mirror, table = ObsMirror(env_cfg.obs_zero_padding), lookup_table(env_cfg)
     action_perm = action_mirror(table)
     assert (action_perm[action_perm] == np.arange(len(table))).all()
     np.testing.assert_array_equal(table[action_perm][:, [1, 3, 4]], -table[:, [1, 3, 4]])
-    matches = [build_match(env_cfg, cfg["rewards"], SetState(mirrored), team_sizes=(1, 1))[0]
+    matches = [build_match(env_cfg, cfg.rewards, SetState(mirrored), team_sizes=(1, 1))[0]
                for mirrored in (False, True)]
     rng = np.random.default_rng(0)
     try:

@@ -153,7 +153,7 @@ def test_a_save_that_fails_midway_leaves_the_previous_pair_intact(trained, tmp_p
     model_path, norm_path = run / "checkpoint_512.zip", run / "vecnormalize_512.pkl"
     before = tree_digest(run)
     cfg = fast_config()
-    venv = make_local_vec_env(eval_env_config(cfg["environment"]), cfg["rewards"], seed=0)
+    venv = make_local_vec_env(eval_env_config(cfg.environment), cfg.rewards, seed=0)
     vec_norm = load_normalizer(run / "vecnormalize_final.pkl", venv)
     model = PPO.load(run / "model_final.zip", env=vec_norm, device="cpu")  # as in training: model + its normalizer
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)

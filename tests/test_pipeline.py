@@ -91,7 +91,7 @@ def test_stepping_groups_gives_what_a_whole_step_gives():
     cfg = fast_config("environment.selfplay.matches.1v1=3")
     results = []
     for groups in (0, 2):
-        env = SelfPlayVecEnv(cfg["environment"], cfg["rewards"], seed=2, num_workers=3, league_sizes=[1],
+        env = SelfPlayVecEnv(cfg.environment, cfg.rewards, seed=2, num_workers=3, league_sizes=[1],
                              opponents=ScriptedOpponents(seed=1))
         try:
             actions = np.random.default_rng(1).integers(0, 90, size=(40, env.num_envs))

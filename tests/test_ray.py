@@ -14,17 +14,17 @@ import psutil
 import pytest
 
 from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
-from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args, start_training
+from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args, start_training, write_custom_parts
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from config.schema import RayConfig  # noqa: E402
 from envs.ray_vec_env import RayVecEnv  # noqa: E402
 
 OBJECT_STORE = 80 * 2**20
 #: Two actors of one CPU each, spread over the nodes, one worker process inside each.
-RAY_CFG = {"address": "auto", "actors": 2, "cpus_per_actor": 0.5, "workers_per_actor": 1, "num_cpus": 0,
-           "object_store_mb": 0}
+RAY_CFG = RayConfig(address="auto", actors=2, cpus_per_actor=0.5, workers_per_actor=1, num_cpus=0, object_store_mb=0)
 
 
 def ray_processes() -> list[psutil.Process]:
@@ -55,7 +55,7 @@ def test_same_seed_same_rollout_as_the_local_vec_env(cluster):
     groups in flight, give SB3 the same observations, rewards, dones, terminal observations and reward parts as
     the local self-play vec env stepped whole."""
     cfg = fast_config("environment.selfplay.matches.1v1=2", "environment.selfplay.matches.2v2=1")
-    env_cfg, rewards = cfg["environment"], cfg["rewards"]
+    env_cfg, rewards = cfg.environment, cfg.rewards
     local = SelfPlayVecEnv(env_cfg, rewards, seed=3, num_workers=2, league_sizes=[1, 1],
                            opponents=ScriptedOpponents(seed=9))
     actions = np.random.default_rng(0).integers(0, 90, size=(40, local.num_envs))
@@ -83,7 +83,7 @@ def test_same_seed_same_rollout_as_the_local_vec_env(cluster):
 def test_removing_a_node_does_not_stop_the_env(cluster):
     """The actor on a removed node is replaced on the remaining one: its slots end as truncated, stepping goes on."""
     cfg = fast_config("environment.selfplay.matches.1v1=2")
-    env = RayVecEnv(cfg["environment"], cfg["rewards"], seed=1, ray_cfg=RAY_CFG)
+    env = RayVecEnv(cfg.environment, cfg.rewards, seed=1, ray_cfg=RAY_CFG)
     try:
         env.reset()
         for _ in range(3):
@@ -106,16 +106,19 @@ def test_removing_a_node_does_not_stop_the_env(cluster):
 
 
 def test_training_on_ray_writes_the_usual_pair_and_leaves_nothing_running(tmp_path):
-    """A short train_sb3.py run on a local Ray it starts itself (2 actors): the usual files, exit 0, and no Ray
-    process of its own left afterwards."""
+    """A short train_sb3.py run on a local Ray it starts itself (2 actors), with a user's own reward, obs builder,
+    state mutator and done condition (their package reaches the actors through Ray's runtime_env): the usual files,
+    exit 0, and no Ray process of its own left afterwards."""
     before = {p.pid for p in ray_processes()}
-    result = run_cli("train_sb3.py", "--total-timesteps", "512", "--checkpoint-dir", "ck", "--log-dir", "logs",
+    write_custom_parts(tmp_path)
+    result = run_cli("train_sb3.py", "--config", "my.yaml", "--total-timesteps", "512", "--checkpoint-dir", "ck",
+                     "--log-dir", "logs",
                      *set_args(FAST_TRAIN + ["environment.selfplay.backend=ray", "environment.selfplay.matches.1v1=2",
                                              "league.matches.1v1=1", "ray.actors=2", "ray.cpus_per_actor=1",
                                              "ray.num_cpus=2", "ray.object_store_mb=80"]),
                      cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 Ray actors" in result.stdout
+    assert "2 Ray actors" in result.stdout and "height 0.5 (mybot.parts:BallHeightReward)" in result.stdout
     run = tmp_path / "ck" / "PPO_1"
     assert (run / "model_final.zip").is_file() and (run / "vecnormalize_final.pkl").is_file()
     assert list(run.glob("checkpoint_*.zip"))

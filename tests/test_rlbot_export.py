@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from rlbot.config import load_match_config, load_player_config
 
+from config import load_config
 from play.match import load_policy_driver, lookup_table, make_driver, play_episodes
 from rlbot_export.core import run_bot_match
 from rlbot_export.driver import ExportedBotDriver
 from rlbot_export.export import export_bot
 from tests.helpers import run_cli
-from training.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 #: A model trained by this trainer: the best evaluation of a default run (4.0M steps, 19 minutes on this 2-core
@@ -91,9 +91,9 @@ def _parity(bot_folder: Path, model_path: Path, bot_team: str, opponent: str, ep
     training observation, and the share whose action equals the SB3 model's deterministic one on that
     observation (what evaluate.py plays)."""
     bot = ExportedBotDriver(bot_folder, record=True)
-    other = make_driver(opponent, lookup_table(cfg["environment"]), seed=5)
+    other = make_driver(opponent, lookup_table(cfg.environment), seed=5)
     blue, orange = (bot, other) if bot_team == "blue" else (other, bot)
-    play_episodes(blue, orange, cfg["environment"], cfg["rewards"], 1, episodes, seed=11)
+    play_episodes(blue, orange, cfg.environment, cfg.rewards, 1, episodes, seed=11)
     env_obs = np.stack([d.env_obs for d in bot.decisions])
     bot_obs = np.stack([d.bot_obs for d in bot.decisions])
     model_actions = load_policy_driver(model_path)(env_obs, None, ["car"] * len(env_obs))
@@ -153,3 +153,34 @@ def test_export_refuses_what_it_cannot_export(trained, tmp_path):
                        str(tmp_path / "C.cfg.yaml"), cwd=tmp_path)
     assert mismatch.returncode == 2 and "obs_zero_padding" in mismatch.stderr
     assert not (tmp_path / "B").exists()
+
+
+def test_a_custom_obs_builder_travels_with_the_bot_and_builds_the_training_obs(custom_trained, tmp_path):
+    """A model trained on a user's own obs builder: the export copies its package into the bot folder, the bot
+    builds it alone (no trainer, no user folder on the path), and its observations from RLBot packets equal the
+    training ones."""
+    root, _ = custom_trained
+    model = root / "ck" / "PPO_1" / "model_final.zip"
+    result = run_cli("export_rlbot.py", "--model", str(model), "--out", str(tmp_path / "Custom"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = tmp_path / "Custom"
+    assert (folder / "mybot" / "parts.py").is_file()
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["obs_builder"] == {"class": "mybot.parts:BoostObs", "kwargs": {"zero_padding": 3}}
+    code = ("import sys\n"
+            "for name in ('torch', 'stable_baselines3', 'envs', 'training', 'config'):\n"
+            "    sys.modules[name] = None\n"
+            "sys.path.insert(0, '.')\n"
+            "import bot\n"
+            "b = bot.ExportedBot()\n"
+            "print(type(b.obs_builder).__module__, b.settings['obs_size'])\n")
+    alone = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert alone.stdout.split() == ["mybot.parts", "173"]
+    cfg = load_config(root / "ck" / "PPO_1" / "config.yaml", ["environment.no_touch_timeout_seconds=4",
+                                                              "environment.episode_seconds=15"])
+    decisions, obs_share, action_share = _parity(folder, model, "blue", "chaser", 2, cfg)
+    assert decisions >= 100
+    assert obs_share >= PARITY_SHARE, f"observations equal on only {obs_share:.1%} of {decisions} decisions"
+    assert action_share >= PARITY_SHARE, f"actions equal on only {action_share:.1%} of {decisions} decisions"

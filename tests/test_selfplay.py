@@ -37,16 +37,16 @@ def selfplay_config(*matches: str, extra: tuple[str, ...] = ()) -> dict:
 
 
 def make_venv(cfg: dict, seed: int = 0, workers: int = 2, **kwargs) -> SelfPlayVecEnv:
-    return SelfPlayVecEnv(cfg["environment"], cfg["rewards"], seed, num_workers=workers, **kwargs)
+    return SelfPlayVecEnv(cfg.environment, cfg.rewards, seed, num_workers=workers, **kwargs)
 
 
 def in_process_group(cfg: dict, seed: int) -> MatchGroup:
     """The matches of the config in one MatchGroup in this process (what a single worker runs)."""
-    sizes = selfplay_team_sizes(cfg["environment"])
+    sizes = selfplay_team_sizes(cfg.environment)
     plan: WorkerPlan = plan_workers(sizes, 1)[0]
-    obs_space, _, part_names = probe_spaces(cfg["environment"], cfg["rewards"])
+    obs_space, _, part_names = probe_spaces(cfg.environment, cfg.rewards)
     arrays = SharedArrays(mp.get_context("spawn"), 2 * sum(sizes), obs_space.shape[0], len(part_names))
-    group = MatchGroup(plan, arrays, cfg["environment"], cfg["rewards"])
+    group = MatchGroup(plan, arrays, cfg.environment, cfg.rewards)
     group.reset(seed, 0)
     return group
 
@@ -194,7 +194,7 @@ def test_repeated_action_engine_steps_exactly_like_rlgyms_engine():
     cfg = selfplay_config("2v2=1")
     runs = []
     for stock in (False, True):
-        match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(2, 2))
+        match, _ = build_match(cfg.environment, cfg.rewards, team_sizes=(2, 2))
         if stock:
             match.transition_engine = RocketSimEngine()
         random.seed(1)  # KickoffMutator's spots
@@ -252,7 +252,7 @@ def test_close_leaves_no_process_and_no_shared_memory_file():
 
 def test_idle_action_index_is_all_zero_controls():
     cfg = selfplay_config("1v1=1")
-    match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(1, 1))
+    match, _ = build_match(cfg.environment, cfg.rewards, team_sizes=(1, 1))
     assert not match.action_parser.parser._lookup_table[IDLE].any()
     match.close()
 
@@ -260,9 +260,9 @@ def test_idle_action_index_is_all_zero_controls():
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_fast_default_obs_equals_rlgyms_default_obs(size):
     cfg = selfplay_config("1v1=1")
-    match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(size, size))
+    match, _ = build_match(cfg.environment, cfg.rewards, team_sizes=(size, size))
     assert isinstance(match.obs_builder, FastDefaultObs)
-    reference = DefaultObs(zero_padding=cfg["environment"]["obs_zero_padding"])
+    reference = DefaultObs(zero_padding=cfg.environment.obs_zero_padding)
     random.seed(size)
     match.reset()
     rng = np.random.default_rng(size)
@@ -295,7 +295,7 @@ def _slots(obj: object) -> dict:
 def test_repeated_action_engines_game_state_is_rlgyms_field_for_field():
     """RepeatedActionEngine._get_state builds the GameState the stock RocketSimEngine._get_state builds."""
     cfg = selfplay_config("2v2=1", extra=("environment.random_start_share=0.5",))
-    match, _ = build_match(cfg["environment"], cfg["rewards"], team_sizes=(2, 2))
+    match, _ = build_match(cfg.environment, cfg.rewards, team_sizes=(2, 2))
     engine = match.transition_engine
     random.seed(3)
     match.reset()

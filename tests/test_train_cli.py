@@ -17,8 +17,9 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from config import load_config
+from config.load import json_schema
 from tests.helpers import FAST_TRAIN, REPO, TRAINED_TOTAL, descendants, run_cli, set_args, shm_files, start_training
-from training.config import load_config
 
 TOTAL = TRAINED_TOTAL  # 8 iterations of 2 env slots (one self-play 1v1 match) x 64 steps
 ROLLOUT = 128
@@ -60,12 +61,12 @@ def test_training_writes_pairs_best_final_and_all_tags(trained):
 
 def test_entropy_coef_follows_schedule_during_run(trained):
     root, _ = trained
-    train = load_config()["training"]
+    train = load_config().training
     values = [e.value for e in scalars(root / "logs" / "PPO_1")["train/entropy_coef"]]
-    assert values[0] == pytest.approx(train["ent_coef"], rel=1e-6)
+    assert values[0] == pytest.approx(train.ent_coef, rel=1e-6)
     assert all(a > b for a, b in zip(values, values[1:]))  # strictly decreasing: ent_coef really changes
     lrs = [e.value for e in scalars(root / "logs" / "PPO_1")["train/learning_rate"]]
-    assert all(a > b for a, b in zip(lrs, lrs[1:])) and train["final_learning_rate"] <= lrs[-1] < train["learning_rate"]
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and train.final_learning_rate <= lrs[-1] < train.learning_rate
 
 
 def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
@@ -93,8 +94,8 @@ def test_resume_continues_steps_schedule_and_tensorboard_run(trained, tmp_path):
     # logged at its end, 128 steps later), not a restart at the schedule's first value.
     first = min(resumed, key=lambda e: (e.step, e.wall_time))
     assert first.step == 512 + ROLLOUT
-    train = load_config()["training"]
-    start, end = train["ent_coef"], train["final_ent_coef"]
+    train = load_config().training
+    start, end = train.ent_coef, train.final_ent_coef
     assert first.value == pytest.approx(start + (end - start) * 512 / TOTAL, rel=1e-5)
 
 
@@ -261,3 +262,17 @@ def test_evaluate_render_live_without_rlviser_says_how_to_install(trained):
     result = run_cli("evaluate.py", "--model", "ck/PPO_1/model_final.zip", "--render-live", cwd=root)
     assert result.returncode == 2
     assert "pip install rlviser-py" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_print_config_shows_the_resolved_config_and_the_schema_file_is_current(tmp_path):
+    result = run_cli("train_sb3.py", "--print-config", "--set", "training.gamma=0.9", "--set",
+                     "rewards.touch=2", cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = yaml.safe_load(result.stdout)
+    assert printed["training"]["gamma"] == 0.9 and printed["rewards"]["touch"] == 2.0
+    assert load_config(None, ["training.gamma=0.9", "rewards.touch=2"]).dump() == printed  # what training uses
+    assert not list(tmp_path.iterdir())  # printing starts nothing and writes nothing
+    # config.schema.json (what editors check config.yaml with) is the schema of the code: rewrite it with
+    # `python train_sb3.py --write-schema` after changing config/schema.py.
+    assert (REPO / "config.schema.json").read_text() == json_schema()
+    assert (REPO / "config.yaml").read_text().startswith("# yaml-language-server: $schema=./config.schema.json")

@@ -20,6 +20,9 @@ from typing import Any, Iterable, Optional
 import numpy as np
 import yaml
 
+from config.load import to_yaml
+from config.parts import with_paths
+from config.schema import Config
 from training.model_files import BadModelFile, PairInfo, inspect_pair, read_num_timesteps
 from training.saving import CHECKPOINT_RE, named_paths, normalizer_path_for
 
@@ -148,14 +151,15 @@ def run_of_pair(pair: PairInfo, checkpoint_root: Path, log_root: Path) -> Run:
     return Run(folder.name, folder, log_root / folder.name)
 
 
-def write_run_config(run: Run, cfg: dict[str, Any]) -> None:
-    """Save the resolved config (defaults + file + ``--set``) as the run's ``config.yaml``, atomically."""
+def write_run_config(run: Run, cfg: Config) -> None:
+    """Save the resolved config (defaults + file + ``--set``, custom parts with the folder they import from) as the
+    run's ``config.yaml``, atomically."""
     run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     tmp = run.config_path.with_name(f".{RUN_CONFIG_NAME}.{os.getpid()}.tmp")
     header = (f"# Resolved config of run '{run.name}', written {time.strftime('%Y-%m-%d %H:%M:%S')}.\n"
               "# train_sb3.py --resume and evaluate.py use it for this run's models unless --config is given.\n")
     try:
-        tmp.write_text(header + yaml.safe_dump(cfg, sort_keys=False))
+        tmp.write_text(header + to_yaml(with_paths(cfg)))
         os.replace(tmp, run.config_path)
     finally:
         tmp.unlink(missing_ok=True)

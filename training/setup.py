@@ -13,12 +13,13 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from envs.selfplay_vec_env import make_selfplay_vec_env
+from config.schema import Config, TrainingConfig, part_name
+from config import ConfigError, league_match_counts
+from envs.selfplay_vec_env import make_selfplay_vec_env, probe_spaces
 from training.mirror import RolloutMirror
 from training.pipeline import PipelinedPPO
 from envs.vec_env import eval_env_config, make_local_vec_env, make_subproc_vec_env
 from envs.components import lookup_table, team_sizes
-from training.config import ConfigError, league_match_counts
 from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
 
 ACTIVATIONS = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "leaky_relu": th.nn.LeakyReLU}
@@ -49,56 +50,56 @@ def resolve_device(requested: str) -> th.device:
     return device
 
 
-def lr_schedule(train_cfg: dict[str, Any]) -> LinearSchedule:
+def lr_schedule(train_cfg: TrainingConfig) -> LinearSchedule:
     """Picklable linear learning-rate schedule over the whole run (a lambda would not load elsewhere)."""
-    return LinearSchedule(train_cfg["learning_rate"], train_cfg["final_learning_rate"], 1.0)
+    return LinearSchedule(train_cfg.learning_rate, train_cfg.final_learning_rate, 1.0)
 
 
-def ent_schedule(train_cfg: dict[str, Any]) -> LinearSchedule:
+def ent_schedule(train_cfg: TrainingConfig) -> LinearSchedule:
     """Picklable linear entropy-coefficient schedule over the whole run."""
-    return LinearSchedule(train_cfg["ent_coef"], train_cfg["final_ent_coef"], 1.0)
+    return LinearSchedule(train_cfg.ent_coef, train_cfg.final_ent_coef, 1.0)
 
 
-def make_vec_env(cfg: dict[str, Any], num_envs: int, seed: int) -> VecEnv:
+def make_vec_env(cfg: Config, num_envs: int, seed: int) -> VecEnv:
     """The configured vec env: ``SelfPlayVecEnv`` (``environment.vec_env: selfplay``, with the ``league``
     matches; ``num_envs`` is its learning-car count, see ``resolve_num_envs``) or ``SubprocVecEnv`` with ``num_envs`` processes."""
-    env_cfg = cfg["environment"]
-    if env_cfg["vec_env"] == "selfplay" and env_cfg["selfplay"]["backend"] == "ray":
+    env_cfg = cfg.environment
+    if env_cfg.vec_env == "selfplay" and env_cfg.selfplay.backend == "ray":
         from envs.ray_vec_env import RayVecEnv
 
-        return RayVecEnv(env_cfg, cfg["rewards"], seed, cfg["ray"], env_cfg["selfplay"]["max_worker_restarts"],
+        return RayVecEnv(env_cfg, cfg.rewards, seed, cfg.ray, env_cfg.selfplay.max_worker_restarts,
                          team_sizes(league_match_counts(cfg)))
-    if env_cfg["vec_env"] == "selfplay":
-        return make_selfplay_vec_env(env_cfg, cfg["rewards"], seed, team_sizes(league_match_counts(cfg)))
-    return make_subproc_vec_env(env_cfg, cfg["rewards"], num_envs, seed)
+    if env_cfg.vec_env == "selfplay":
+        return make_selfplay_vec_env(env_cfg, cfg.rewards, seed, team_sizes(league_match_counts(cfg)))
+    return make_subproc_vec_env(env_cfg, cfg.rewards, num_envs, seed)
 
 
-def make_training_env(cfg: dict[str, Any], num_envs: int, seed: int,
+def make_training_env(cfg: Config, num_envs: int, seed: int,
                       normalizer_path: Optional[Path] = None) -> VecNormalize:
     """vec env (:func:`make_vec_env`) -> ``VecMonitor`` -> ``VecNormalize`` (new, or loaded from ``normalizer_path``)."""
     venv: VecEnv = VecMonitor(make_vec_env(cfg, num_envs, seed))
-    norm = cfg["normalize"]
+    norm = cfg.normalize
     if normalizer_path is not None:
         vec_norm = load_normalizer(normalizer_path, venv)
         vec_norm.training = True
-        vec_norm.norm_reward = norm["norm_reward"]
+        vec_norm.norm_reward = norm.norm_reward
         return vec_norm
-    return VecNormalize(venv, norm_obs=norm["norm_obs"], norm_reward=norm["norm_reward"],
-                        clip_obs=norm["clip_obs"], clip_reward=norm["clip_reward"],
-                        gamma=cfg["training"]["gamma"])
+    return VecNormalize(venv, norm_obs=norm.norm_obs, norm_reward=norm.norm_reward,
+                        clip_obs=norm.clip_obs, clip_reward=norm.clip_reward,
+                        gamma=cfg.training.gamma)
 
 
-def make_eval_env(cfg: dict[str, Any], seed: int) -> VecNormalize:
+def make_eval_env(cfg: Config, seed: int) -> VecNormalize:
     """One in-process env whose normalizer is frozen (``training=False``) and leaves rewards raw.
 
     Its statistics are copied from the training normalizer before each evaluation. In self-play mode the
     learning car plays against do-nothing cars (:func:`envs.vec_env.eval_env_config`).
     """
-    env_cfg = eval_env_config(cfg["environment"], league_match_counts(cfg))
-    venv = VecMonitor(make_local_vec_env(env_cfg, cfg["rewards"], seed + EVAL_SEED_OFFSET))
-    norm = cfg["normalize"]
-    return VecNormalize(venv, training=False, norm_obs=norm["norm_obs"], norm_reward=False,
-                        clip_obs=norm["clip_obs"], clip_reward=norm["clip_reward"], gamma=cfg["training"]["gamma"])
+    env_cfg = eval_env_config(cfg.environment, league_match_counts(cfg))
+    venv = VecMonitor(make_local_vec_env(env_cfg, cfg.rewards, seed + EVAL_SEED_OFFSET))
+    norm = cfg.normalize
+    return VecNormalize(venv, training=False, norm_obs=norm.norm_obs, norm_reward=False,
+                        clip_obs=norm.clip_obs, clip_reward=norm.clip_reward, gamma=cfg.training.gamma)
 
 
 @contextmanager
@@ -111,7 +112,7 @@ def no_mlp_on_gpu_warning() -> Iterator[None]:
         yield
 
 
-def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -> PPO:
+def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
     """PPO (:class:`training.pipeline.PipelinedPPO`: ``training.pipeline_groups`` groups of matches in flight)
     with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
     with no_mlp_on_gpu_warning():
@@ -119,34 +120,34 @@ def make_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -
     return configure_model(model, cfg)
 
 
-def configure_model(model: PPO, cfg: dict[str, Any]) -> PPO:
+def configure_model(model: PPO, cfg: Config) -> PPO:
     """Set what a :class:`training.pipeline.PipelinedPPO` takes from the config but does not save:
     ``training.pipeline_groups`` and ``training.mirror`` (a new model and a resumed one alike)."""
     model.pipeline_groups = pipeline_groups(cfg)
-    env_cfg = cfg["environment"]
-    model.mirror = (RolloutMirror(env_cfg["obs_zero_padding"], lookup_table(env_cfg)) if cfg["training"]["mirror"]
+    env_cfg = cfg.environment
+    model.mirror = (RolloutMirror(env_cfg.obs_zero_padding, lookup_table(env_cfg)) if cfg.training.mirror
                     else None)
     return model
 
 
-def _new_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -> PPO:
-    train = cfg["training"]
+def _new_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
+    train = cfg.training
     return PipelinedPPO(
         "MlpPolicy",
         env,
         learning_rate=lr_schedule(train),
-        n_steps=train["n_steps"],
-        batch_size=train["batch_size"],
-        n_epochs=train["n_epochs"],
-        gamma=train["gamma"],
-        gae_lambda=train["gae_lambda"],
-        clip_range=train["clip_range"],
-        ent_coef=train["ent_coef"],
-        vf_coef=train["vf_coef"],
-        max_grad_norm=train["max_grad_norm"],
+        n_steps=train.n_steps,
+        batch_size=train.batch_size,
+        n_epochs=train.n_epochs,
+        gamma=train.gamma,
+        gae_lambda=train.gae_lambda,
+        clip_range=train.clip_range,
+        ent_coef=train.ent_coef,
+        vf_coef=train.vf_coef,
+        max_grad_norm=train.max_grad_norm,
         policy_kwargs={
-            "net_arch": {"pi": list(train["net_arch"]["pi"]), "vf": list(train["net_arch"]["vf"])},
-            "activation_fn": ACTIVATIONS[train["activation"]],
+            "net_arch": {"pi": list(train.net_arch.pi), "vf": list(train.net_arch.vf)},
+            "activation_fn": ACTIVATIONS[train.activation],
         },
         seed=seed,
         device=device,
@@ -154,13 +155,13 @@ def _new_model(cfg: dict[str, Any], env: VecEnv, device: th.device, seed: int) -
     )
 
 
-def pipeline_groups(cfg: dict[str, Any]) -> int:
+def pipeline_groups(cfg: Config) -> int:
     """``training.pipeline_groups``, with 0 (auto) resolved: 2 on the Ray backend, else 1."""
-    groups = cfg["training"]["pipeline_groups"]
+    groups = cfg.training.pipeline_groups
     if groups:
         return groups
-    env = cfg["environment"]
-    return 2 if env["vec_env"] == "selfplay" and env["selfplay"]["backend"] == "ray" else 1
+    env = cfg.environment
+    return 2 if env.vec_env == "selfplay" and env.selfplay.backend == "ray" else 1
 
 
 def check_spaces(model: Any, env: VecEnv, what: str) -> None:
@@ -196,7 +197,21 @@ def load_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
     return vec_norm
 
 
-def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: dict[str, Any]) -> PPO:
+def check_obs_size(cfg: Config, model_path: Path, obs_shape: tuple[int, ...]) -> None:
+    """The configured obs builder must make the observations the model was trained on.
+
+    :raises ConfigError: it does not (e.g. another obs builder, padding, or a custom builder's kwargs).
+    """
+    space, _, _ = probe_spaces(cfg.environment, cfg.rewards)
+    if tuple(space.shape) != tuple(obs_shape):
+        raise ConfigError(
+            f"the model '{model_path}' takes observations of {obs_shape[0]} floats, but the configured obs builder "
+            f"(environment.obs_builder {part_name(cfg.environment.obs_builder)}, obs_zero_padding "
+            f"{cfg.environment.obs_zero_padding}) makes {space.shape[0]}; use the config the model was trained with "
+            "(its run folder's config.yaml records the obs builder), or train a new model.")
+
+
+def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: Config) -> PPO:
     """``PPO.load`` onto ``env`` after :func:`training.model_files.read_model_data` checked the file and
     its spaces were checked against ``env``'s; configured by ``cfg`` (:func:`configure_model`).
 

@@ -17,10 +17,11 @@ from typing import Any, Optional
 import numpy as np
 from stable_baselines3 import PPO
 
-from curriculum.config import active, learning_cars, scripted_weights, stage_config
+from config.schema import Config
+from config.stages import active, learning_cars, scripted_weights, stage_config
+from config import league_match_counts
 from curriculum.curriculum import Curriculum
 from envs.components import team_sizes
-from training.config import league_match_counts
 from training.model_files import read_model_data
 
 #: The matches of stage ``i`` are seeded from ``seed + i * STAGE_SEED_STRIDE``: a new stage never replays the
@@ -30,7 +31,7 @@ STAGE_SEED_STRIDE = 7919
 STAGE_ATTRIBUTE = "curriculum_stage"
 
 
-def start_curriculum(cfg: dict[str, Any], resume_model: Optional[Path]) -> Optional[Curriculum]:
+def start_curriculum(cfg: Config, resume_model: Optional[Path]) -> Optional[Curriculum]:
     """The run's curriculum (None when off or in subproc mode): a new run starts at the first stage (or the pinned
     one), a resumed run at the stage saved in its model file. A model saved before the curriculum existed starts
     at the first stage with a warning; nothing else of it changes."""
@@ -40,15 +41,15 @@ def start_curriculum(cfg: dict[str, Any], resume_model: Optional[Path]) -> Optio
     if resume_model is not None:
         data = read_model_data(resume_model)
         saved = data.get(STAGE_ATTRIBUTE)
-        if saved is None and cfg["curriculum"]["pin"] is None:
-            first = cfg["curriculum"]["stages"][0]["name"]
+        if saved is None and cfg.curriculum.pin is None:
+            first = cfg.curriculum.stages[0].name
             warnings.warn(f"curriculum: '{resume_model}' was saved without a curriculum stage (a run from before "
                           f"the curriculum, or one with curriculum.enabled false); starting at the first stage "
                           f"'{first}'. Its weights, normalizer and step count are kept.", RuntimeWarning, stacklevel=2)
-    return Curriculum.resume(cfg["curriculum"], saved)
+    return Curriculum.resume(cfg.curriculum, saved)
 
 
-def stage_cfg(cfg: dict[str, Any], curriculum: Optional[Curriculum]) -> dict[str, Any]:
+def stage_cfg(cfg: Config, curriculum: Optional[Curriculum]) -> Config:
     """The config the current stage plays (``cfg`` itself without a curriculum)."""
     return cfg if curriculum is None else stage_config(cfg, curriculum.index)
 
@@ -57,11 +58,11 @@ def stage_seed(seed: int, curriculum: Optional[Curriculum]) -> int:
     return seed if curriculum is None else seed + curriculum.index * STAGE_SEED_STRIDE
 
 
-def has_league(cfg: dict[str, Any], curriculum: Optional[Curriculum]) -> bool:
+def has_league(cfg: Config, curriculum: Optional[Curriculum]) -> bool:
     """Some stage (or the config without a curriculum) plays league matches: the run needs its league."""
     if curriculum is None:
         return any(league_match_counts(cfg).values())
-    return any(any(stage_config(cfg, i)["league"]["matches"].values()) for i in range(len(curriculum.cfg.stages)))
+    return any(any(stage_config(cfg, i).league.matches.values()) for i in range(len(curriculum.cfg.stages)))
 
 
 class StageSwitch:
@@ -74,7 +75,7 @@ class StageSwitch:
     :param make_vec_env: ``(cfg, num_envs, seed) -> VecEnv`` (``training.setup.make_vec_env``).
     """
 
-    def __init__(self, cfg: dict[str, Any], curriculum: Curriculum, num_envs: int, seed: int, league: Any,
+    def __init__(self, cfg: Config, curriculum: Curriculum, num_envs: int, seed: int, league: Any,
                  make_vec_env: Any):
         self.cfg, self.curriculum, self.num_envs, self.seed = cfg, curriculum, num_envs, seed
         self.league, self.make_vec_env = league, make_vec_env
@@ -84,11 +85,11 @@ class StageSwitch:
     def apply_mix(self) -> None:
         """The stage's league shares and scripted weights."""
         if self.league is not None:
-            self.league.set_mix(self._resolved()["league"]["shares"], scripted_weights(self.cfg, self.curriculum.index))
+            self.league.set_mix(self._resolved().league.shares, scripted_weights(self.cfg, self.curriculum.index))
 
     def league_car_share(self) -> float:
         """Share of the learning cars that play league matches in the current stage."""
-        return learning_cars({}, self._resolved()["league"]["matches"]) / self.num_envs
+        return learning_cars({}, self._resolved().league.matches) / self.num_envs
 
     def _resolved(self) -> dict[str, Any]:
         """The current stage's config, resolved once per stage (the callback asks after every rollout)."""
@@ -110,7 +111,7 @@ class StageSwitch:
             raise RuntimeError(f"curriculum stage '{self.curriculum.stage.name}' built {new.num_envs} learning cars, "
                                f"the run has {monitor.num_envs}")
         if self.league is not None:
-            self.league.resize(len(team_sizes(resolved["league"]["matches"])))
+            self.league.resize(len(team_sizes(resolved.league.matches)))
             new.set_opponents(self.league)
         self.apply_mix()
         model._last_obs = norm.reset()

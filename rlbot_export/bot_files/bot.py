@@ -116,7 +116,19 @@ class CorrectedGameState(GameState):
                 car.on_ground = car.jump_time + TICK_S <= JUMP_LIFTOFF_TICKS * TICK_S
 
 
-def make_obs_builder(settings: dict):
+def make_obs_builder(settings: dict, folder: Path = HERE):
+    """The obs builder the model was trained with: rlgym's DefaultObs, rlgym-tools' RelativeDefaultObs, or the
+    trainer user's own (``{"class": "module:Name", "kwargs": {...}}``, its package copied into this folder)."""
+    spec = settings["obs_builder"]
+    if isinstance(spec, dict):
+        import importlib
+
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        module_name, sep, name = spec["class"].partition(":")
+        if not sep:
+            module_name, _, name = spec["class"].rpartition(".")
+        return getattr(importlib.import_module(module_name), name)(**spec.get("kwargs", {}))
     if settings["obs_builder"] == "default":
         from rlgym.rocket_league.obs_builders import DefaultObs
 
@@ -140,7 +152,7 @@ class ExportedBot(RLGymBot):
         self.decisions = 0
         self._big_pads: list[bool] = []
         super().__init__(
-            obs_builder=make_obs_builder(self.settings),
+            obs_builder=make_obs_builder(self.settings, folder),
             action_parser=RepeatAction(LookupTableAction(), repeats=self.settings["tick_skip"]),
             config=RLGymBotConfig(step_offset=StepOffset(-1, StepOffsetRelativeTo.ACTION_END)),
             default_agent_id=self.settings["agent_id"],

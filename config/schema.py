@@ -1,0 +1,275 @@
+"""The schema of ``config.yaml``: one pydantic model per section, and :class:`Config` for the whole file.
+
+The models state types, bounds and allowed names only; every default and its explanation lives in the
+repository's ``config.yaml`` (a key missing from the merged config is an error, not a silent default). The code
+receives these typed objects (``cfg.training.gamma``), never raw dicts. ``python train_sb3.py --write-schema``
+writes the JSON Schema of :class:`Config` (``config.schema.json``) that editors use to complete and check
+``config.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, NonNegativeInt, PositiveInt,
+                      StrictBool, Tag)
+from typing_extensions import Annotated
+
+#: Team size of each match size named under ``environment.selfplay.matches`` and ``league.matches``.
+MATCH_SIZES = {"1v1": 1, "2v2": 2, "3v3": 3}
+#: Built-in component names (envs/components.py and envs/rewards.py map them to rlgym classes); listed here so
+#: that validating a config needs no RocketSim import.
+OBS_BUILDERS = ("default", "relative")
+ACTION_PARSERS = ("lookup_table",)
+STATE_MUTATORS = ("kickoff", "random", "jitter")
+REWARD_PARTS = ("goal", "touch", "player_to_ball", "speed_to_ball", "face_ball", "ball_to_goal", "boost_gain")
+OPPONENT_POLICIES = ("idle", "random")
+SCRIPTED_OPPONENTS = ("idle", "random", "chaser")
+#: Opponents a curriculum gate can be read against: a scripted bot, or the pool's past versions together.
+GATE_OPPONENTS = ("idle", "random", "chaser", "past")
+
+ScriptedName = Literal["idle", "random", "chaser"]
+Unit = Field(ge=0.0, le=1.0)
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PartSpec(Section):
+    """A user's rlgym v2 component, by import path: ``{class: "my_bot.obs:MyObs", kwargs: {zero_padding: 3}}``.
+
+    ``class`` is ``module:Name`` (or ``module.Name``); the module is imported from ``path`` when given (a folder,
+    absolute or relative to the current folder), else from the current folder or the Python path. ``kwargs`` are
+    passed to the class's constructor. A run folder's ``config.yaml`` records every part with the absolute
+    ``path`` it was imported from, so ``--resume``, ``evaluate.py`` and the exporter find it from anywhere.
+    """
+
+    cls: str = Field(alias="class", min_length=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    path: Optional[str] = None
+
+
+class RewardPartSpec(PartSpec):
+    """A user's rlgym ``RewardFunction`` in ``rewards:``, with its weight in the sum."""
+
+    weight: float
+
+
+def _kind(value: Any) -> str:
+    """Which branch of a component field a value takes: a mapping is a custom part, anything else a built-in."""
+    return CUSTOM if isinstance(value, (dict, PartSpec)) else BUILTIN
+
+
+#: Union tags of the component fields (error messages leave them out of the key).
+BUILTIN, CUSTOM = "builtin", "custom"
+
+
+def _builtin_or_part(names: Any, part: type[PartSpec] = PartSpec) -> Any:
+    """A field that takes a built-in name (``names``, a Literal) or a custom part (``{class: ..., kwargs: ...}``)."""
+    return Annotated[Union[Annotated[names, Tag(BUILTIN)], Annotated[part, Tag(CUSTOM)]], Discriminator(_kind)]
+
+
+MatchCounts = dict[Literal["1v1", "2v2", "3v3"], NonNegativeInt]
+ObsBuilderSpec = _builtin_or_part(Literal["default", "relative"])
+StateMutatorSpec = _builtin_or_part(Literal["kickoff", "random", "jitter"])
+#: A reward part: the weight of a built-in part, or a custom part with its weight.
+RewardSpec = _builtin_or_part(float, RewardPartSpec)
+
+
+class SelfPlayConfig(Section):
+    matches: MatchCounts
+    num_workers: NonNegativeInt
+    max_worker_restarts: NonNegativeInt
+    backend: Literal["local", "ray"]
+
+
+class KickoffJitterConfig(Section):
+    car_xy_uu: NonNegativeFloat
+    car_yaw_rad: NonNegativeFloat
+    ball_xy_uu: NonNegativeFloat
+
+
+class DoneConditionsConfig(Section):
+    """Extra rlgym ``DoneCondition`` s, beside the goal, time limit and no-touch timeout."""
+
+    terminal: list[PartSpec]
+    truncation: list[PartSpec]
+
+
+class EnvironmentConfig(Section):
+    vec_env: Literal["selfplay", "subproc"]
+    selfplay: SelfPlayConfig
+    blue_size: int = Field(ge=1, le=3)
+    orange_size: int = Field(ge=0, le=3)
+    opponent_policy: Literal["idle", "random"]
+    num_envs: PositiveInt
+    auto_adjust_envs: StrictBool
+    max_envs_per_core: PositiveInt
+    tick_skip: int = Field(ge=1, le=120)
+    obs_builder: ObsBuilderSpec
+    obs_zero_padding: int = Field(ge=1, le=3)
+    action_parser: Literal["lookup_table"]
+    state_mutators: list[StateMutatorSpec] = Field(min_length=1)
+    kickoff_jitter: KickoffJitterConfig
+    random_start_share: float = Unit
+    episode_seconds: float = Field(ge=0.1)
+    no_touch_timeout_seconds: float = Field(ge=0.1)
+    no_touch_timeout_terminal: StrictBool
+    done_conditions: DoneConditionsConfig
+    meshes_path: Optional[str]
+
+
+class RayConfig(Section):
+    address: str
+    actors: NonNegativeInt
+    cpus_per_actor: NonNegativeFloat
+    workers_per_actor: NonNegativeInt
+    num_cpus: NonNegativeInt
+    object_store_mb: NonNegativeInt
+
+
+class Shares(Section):
+    """Weights of the league's opponent kinds (their sum is normalized)."""
+
+    past: NonNegativeFloat
+    scripted: NonNegativeFloat
+    self: NonNegativeFloat
+
+    def total(self) -> float:
+        return self.past + self.scripted + self.self
+
+
+class LeagueConfig(Section):
+    matches: MatchCounts
+    shares: Shares
+    scripted: list[ScriptedName] = Field(min_length=1)
+    snapshot_every: PositiveInt
+    pool_size: PositiveInt
+    min_pick_weight: float = Unit
+
+
+class Gate(Section):
+    """Advance when, over the last ``window`` league games against ``opponent`` in this stage, the learning team
+    touched the ball in at least ``touch`` of them and scored (won) in at least ``goal`` of them."""
+
+    opponent: Literal["idle", "random", "chaser", "past"]
+    touch: float = Unit
+    goal: float = Unit
+
+
+class Stage(Section):
+    """One curriculum stage: it names only what it changes (None: the top-level value)."""
+
+    name: str = Field(min_length=1)
+    league_share: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    shares: Optional[Shares] = None
+    scripted: Optional[dict[ScriptedName, NonNegativeFloat]] = None
+    advance: Optional[Gate] = None
+
+
+class CurriculumConfig(Section):
+    enabled: StrictBool
+    pin: Optional[str]
+    window: PositiveInt
+    hold: PositiveInt
+    stages: list[Stage] = Field(min_length=1)
+
+
+class NetArchConfig(Section):
+    pi: list[PositiveInt] = Field(min_length=1)
+    vf: list[PositiveInt] = Field(min_length=1)
+
+
+class TrainingConfig(Section):
+    total_timesteps: PositiveInt
+    n_steps: int = Field(ge=2)
+    pipeline_groups: int = Field(ge=0, le=16)
+    mirror: StrictBool
+    batch_size: int = Field(ge=2)
+    n_epochs: PositiveInt
+    gamma: float = Unit
+    gae_lambda: float = Unit
+    clip_range: float = Field(ge=1e-6, le=1.0)
+    vf_coef: NonNegativeFloat
+    max_grad_norm: float = Field(ge=1e-9)
+    learning_rate: float = Field(ge=1e-12, le=1.0)
+    final_learning_rate: float = Unit
+    ent_coef: NonNegativeFloat
+    final_ent_coef: NonNegativeFloat
+    net_arch: NetArchConfig
+    activation: Literal["relu", "tanh", "leaky_relu"]
+    device: Literal["auto", "cpu", "cuda"]
+    torch_threads: NonNegativeInt
+    update_threads: NonNegativeInt
+    seed: NonNegativeInt
+
+
+class NormalizeConfig(Section):
+    norm_obs: StrictBool
+    norm_reward: StrictBool
+    clip_obs: float = Field(ge=1e-6)
+    clip_reward: float = Field(ge=1e-6)
+
+
+class CheckpointsConfig(Section):
+    save_freq: PositiveInt
+    keep_last: NonNegativeInt
+    min_free_mb: NonNegativeInt
+
+
+class EvaluationConfig(Section):
+    eval_freq: NonNegativeInt
+    n_eval_episodes: PositiveInt
+
+
+class HealthConfig(Section):
+    patience: PositiveInt
+    approx_kl_max: NonNegativeFloat
+    clip_fraction_max: float = Unit
+    grad_norm_max: NonNegativeFloat
+
+
+class LoggingConfig(Section):
+    progress_bar: StrictBool
+    log_interval: PositiveInt
+    stdout_table: StrictBool
+
+
+class Config(Section):
+    """The whole ``config.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              json_schema_extra={"title": "Rocket League bot trainer config (config.yaml)"})
+
+    environment: EnvironmentConfig
+    rewards: dict[str, RewardSpec] = Field(min_length=1)
+    ray: RayConfig
+    league: LeagueConfig
+    curriculum: CurriculumConfig
+    training: TrainingConfig
+    normalize: NormalizeConfig
+    checkpoints: CheckpointsConfig
+    evaluation: EvaluationConfig
+    health: HealthConfig
+    logging: LoggingConfig
+
+    def dump(self) -> dict[str, Any]:
+        """Plain data as ``config.yaml`` spells it (``class:`` keys, not ``cls``)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+#: The ``rewards:`` section: part name -> weight (built-in part) or custom part with its weight.
+Rewards = dict[str, RewardSpec]
+
+
+def part_name(spec: Any) -> str:
+    """How a component field reads in messages: a built-in name, or a custom part's class path."""
+    return spec.cls if isinstance(spec, PartSpec) else str(spec)
+
+
+def reward_weight(part: Any) -> float:
+    """The weight of a ``rewards:`` entry (a built-in part's number, or a custom part's ``weight``)."""
+    return part.weight if isinstance(part, PartSpec) else float(part)
