@@ -2,7 +2,7 @@
 (``load``), users' own rlgym parts named by import path (``parts``) and what a curriculum stage resolves to
 (``stages``). This package sits below every other one: it imports none of them."""
 
-from config.load import ConfigError, check_rollout, league_match_counts, load_config
-from config.schema import Config
+from config.load import check_rollout, league_match_counts, load_config
+from config.schema import Config, ConfigError
 
 __all__ = ["Config", "ConfigError", "check_rollout", "league_match_counts", "load_config"]

@@ -22,18 +22,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.parts import PartError, check_parts
-from config.schema import BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, Config, PartSpec, reward_weight
-from config.stages import StageError
+from config.schema import BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, Config, ConfigError, PartSpec, reward_weight
 from config.stages import check as check_stages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config.yaml"
 #: The JSON Schema of config.yaml, for editors (``python train_sb3.py --write-schema`` rewrites it).
 SCHEMA_PATH = REPO_ROOT / "config.schema.json"
-
-
-class ConfigError(ValueError):
-    """A config key or value is wrong. The message names the key and what is allowed."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -118,12 +113,14 @@ def _model_of(annotation: Any) -> Optional[type[BaseModel]]:
 
 def _keys_at(loc: tuple) -> dict[str, Any]:
     """The keys the section at ``loc`` (a pydantic error's path) takes, by the names config.yaml uses."""
-    model: Optional[type[BaseModel]] = Config
+    keys: dict[str, Any] = {f.alias or n: f.annotation for n, f in Config.model_fields.items()}
     for part in loc:
-        if model is not None and isinstance(part, str) and part not in (BUILTIN, CUSTOM):
-            field = {f.alias or n: f for n, f in model.model_fields.items()}.get(part)
-            model = _model_of(field.annotation) if field else None
-    return {} if model is None else {f.alias or n: f for n, f in model.model_fields.items()}
+        if isinstance(part, str) and part not in (BUILTIN, CUSTOM):
+            annotation = keys.get(part)
+            model = _model_of(annotation)
+            keys = ({f.alias or n: f.annotation for n, f in model.model_fields.items()} if model
+                    else dict(getattr(annotation, "__annotations__", {})))  # a TypedDict: the match counts
+    return keys
 
 
 def _key(loc: tuple) -> str:
@@ -220,19 +217,15 @@ def check_rules(cfg: Config) -> None:
     :raises ConfigError: naming the key and the fix.
     """
     env, train, league = cfg.environment, cfg.training, cfg.league
-    for name in MATCH_SIZES:  # every size is a key of both sections, so that --set and the stages can use it
-        for section, counts in (("environment.selfplay.matches", env.selfplay.matches), ("league.matches",
-                                                                                        league.matches)):
-            if name not in counts:
-                raise ConfigError(f"config key '{section}.{name}' is missing; add it (0 for none).")
-    builtin_obs = not isinstance(env.obs_builder, PartSpec)
-    if builtin_obs:
-        for side in ("blue_size", "orange_size"):
-            if getattr(env, side) > env.obs_zero_padding:
-                raise ConfigError(
-                    f"config key 'environment.{side}' ({getattr(env, side)}) is larger than "
-                    f"'environment.obs_zero_padding' ({env.obs_zero_padding}); raise obs_zero_padding to at least "
-                    f"{getattr(env, side)}.")
+    if not isinstance(env.obs_builder, PartSpec):  # the built-in obs builders hold obs_zero_padding cars per team
+        teams = {f"environment.{side}": getattr(env, side) for side in ("blue_size", "orange_size")}
+        teams |= {f"{section}.{name}": MATCH_SIZES[name] for section, counts in (
+            ("environment.selfplay.matches", env.selfplay.matches), ("league.matches", league.matches))
+            for name, count in counts.items() if count}
+        key, size = max(teams.items(), key=lambda item: item[1])
+        if size > env.obs_zero_padding:
+            raise ConfigError(f"config key '{key}' needs teams of {size} cars, more than 'environment.obs_zero_padding' "
+                              f"({env.obs_zero_padding}); raise obs_zero_padding to at least {size}.")
     if env.vec_env == "selfplay":
         if sum(env.selfplay.matches.values()) + sum(league.matches.values()) == 0:
             raise ConfigError(
@@ -243,12 +236,6 @@ def check_rules(cfg: Config) -> None:
             raise ConfigError("config key 'environment.selfplay.backend' is 'ray', but Ray is not installed (an "
                               "optional install): pip install -r requirements-ray.txt, or set "
                               "environment.selfplay.backend=local.")
-    for section, counts in (("environment.selfplay.matches", env.selfplay.matches), ("league.matches",
-                                                                                    league.matches)):
-        for name, count in counts.items():
-            if builtin_obs and count and MATCH_SIZES[name] > env.obs_zero_padding:
-                raise ConfigError(f"config key '{section}.{name}' ({count}) needs 'environment.obs_zero_padding' "
-                                  f">= {MATCH_SIZES[name]} (it is {env.obs_zero_padding}).")
     if any(league.matches.values()) and league.shares.total() <= 0:
         raise ConfigError("config section 'league.shares': every share is 0; give past, scripted or self a "
                           "positive share, or set league.matches to 0.")
@@ -268,10 +255,7 @@ def check_rules(cfg: Config) -> None:
                               f"part is written {name}: {{class: 'module:ClassName', weight: 1.0, kwargs: {{...}}}}.")
     if not any(reward_weight(reward) != 0 for reward in cfg.rewards.values()):
         raise ConfigError("config section 'rewards': every weight is 0; give at least one part a non-zero weight.")
-    try:
-        check_stages(cfg)
-    except StageError as exc:
-        raise ConfigError(str(exc)) from None
+    check_stages(cfg)
 
 
 def _spec_name(spec: Any) -> str:  # quoted, for messages

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, NonNegativeInt, PositiveInt,
                       StrictBool, Tag)
-from typing_extensions import Annotated
+from typing_extensions import Annotated, TypedDict
 
 #: Team size of each match size named under ``environment.selfplay.matches`` and ``league.matches``.
 MATCH_SIZES = {"1v1": 1, "2v2": 2, "3v3": 3}
@@ -30,6 +30,10 @@ GATE_OPPONENTS = ("idle", "random", "chaser", "past")
 
 ScriptedName = Literal["idle", "random", "chaser"]
 Unit = Field(ge=0.0, le=1.0)
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong. The message names the key and what is allowed."""
 
 
 class Section(BaseModel):
@@ -72,7 +76,9 @@ def _builtin_or_part(names: Any, part: type[PartSpec] = PartSpec) -> Any:
     return Annotated[Union[Annotated[names, Tag(BUILTIN)], Annotated[part, Tag(CUSTOM)]], Discriminator(_kind)]
 
 
-MatchCounts = dict[Literal["1v1", "2v2", "3v3"], NonNegativeInt]
+#: Matches of each team size (every size named, 0 for none): a dict at run time, ``counts["1v1"]``.
+MatchCounts = TypedDict("MatchCounts", {name: NonNegativeInt for name in MATCH_SIZES})  # type: ignore[misc]
+MatchCounts.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
 ObsBuilderSpec = _builtin_or_part(Literal["default", "relative"])
 StateMutatorSpec = _builtin_or_part(Literal["kickoff", "random", "jitter"])
 #: A reward part: the weight of a built-in part, or a custom part with its weight.

@@ -9,11 +9,7 @@ two 1v1 league matches, so a stage follows whatever match counts the user config
 
 from __future__ import annotations
 
-from config.schema import MATCH_SIZES, Config
-
-
-class StageError(ValueError):
-    """A curriculum setting that the rest of the config cannot hold; the message names the key."""
+from config.schema import MATCH_SIZES, Config, ConfigError
 
 
 def active(cfg: Config) -> bool:
@@ -65,38 +61,38 @@ def learning_cars(selfplay: dict[str, int], league: dict[str, int]) -> int:
 def check(cfg: Config) -> None:
     """Rules that involve the rest of the config (the schema checked each field).
 
-    :raises StageError: naming the key and the fix.
+    :raises ConfigError: naming the key and the fix.
     """
     cur = cfg.curriculum
     names = [stage.name for stage in cur.stages]
     for name in names:
         if names.count(name) > 1:
-            raise StageError(f"config key 'curriculum.stages': two stages are named '{name}'; give each its own name.")
+            raise ConfigError(f"config key 'curriculum.stages': two stages are named '{name}'; give each its own name.")
     if cur.pin is not None and cur.pin not in names:
-        raise StageError(f"config key 'curriculum.pin': no stage is named '{cur.pin}'; use one of "
+        raise ConfigError(f"config key 'curriculum.pin': no stage is named '{cur.pin}'; use one of "
                          f"{', '.join(names)} or null (follow the gates).")
     for i, stage in enumerate(cur.stages):
         key = f"curriculum.stages[{i}] ('{stage.name}')"
         league = stage_config(cfg, i).league
         has_league = any(league.matches.values())
         if has_league and league.shares.total() <= 0:
-            raise StageError(f"config key '{key}.shares': every share is 0; give past, scripted or self a positive "
+            raise ConfigError(f"config key '{key}.shares': every share is 0; give past, scripted or self a positive "
                              "share.")
         if has_league and league.shares.scripted > 0 and not league.scripted:
-            raise StageError(f"config key '{key}.scripted': every weight is 0 but the scripted share is "
+            raise ConfigError(f"config key '{key}.scripted': every weight is 0 but the scripted share is "
                              f"{league.shares.scripted:g}; give a scripted bot a weight above 0.")
         gate = stage.advance
         if gate is None:
             continue
         if i == len(cur.stages) - 1:
-            raise StageError(f"config key '{key}.advance': the last stage has no stage to advance to; remove its "
+            raise ConfigError(f"config key '{key}.advance': the last stage has no stage to advance to; remove its "
                              "advance gate or add a stage after it.")
         if not has_league:
-            raise StageError(f"config key '{key}.advance': the gate reads league games, but this stage has no league "
+            raise ConfigError(f"config key '{key}.advance': the gate reads league games, but this stage has no league "
                              "matches; give it a league_share above 0 or remove the gate.")
         played = (league.shares.past > 0 if gate.opponent == "past"
                   else league.shares.scripted > 0 and gate.opponent in league.scripted)
         if not played:
-            raise StageError(f"config key '{key}.advance.opponent': '{gate.opponent}' is not played in this stage "
+            raise ConfigError(f"config key '{key}.advance.opponent': '{gate.opponent}' is not played in this stage "
                              "(its share or weight is 0), so the gate could never open; give it a share or gate on "
                              "an opponent the stage plays.")
