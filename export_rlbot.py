@@ -1,4 +1,4 @@
-"""Export a trained model as an RLBot v5 bot folder (see README "Play your bot in Rocket League").
+"""Export a trained model as an RLBot v5 bot folder (see README "Export and play it in Rocket League").
 
     python export_rlbot.py --model checkpoints/PPO_1/best_model.zip --out bots/MyBot
     python evaluate.py --model bots/MyBot --opponent idle      # check the exported bot in the simulator first
