@@ -32,7 +32,10 @@ SCHEMA_PATH = REPO_ROOT / "config.schema.json"
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-4`` (no dot) as a number as YAML 1.2 does, not as a string."""
+    """PyYAML's safe loader reading ``1e-4`` and ``1e6`` (no dot) as numbers, as YAML 1.2 does (1.1: strings)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?\d+[eE][-+]?\d+$"), list("-+0123456789"))
 
 
 def _refuse_duplicates(node: yaml.Node, path: str) -> None:
@@ -53,13 +56,8 @@ def _refuse_duplicates(node: yaml.Node, path: str) -> None:
             _refuse_duplicates(item, f"{path}[{i}]")
 
 
-#: Numbers in exponent form without a dot (``1e-4``), which PyYAML's YAML 1.1 resolver reads as strings.
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?\d+[eE][-+]?\d+$"),
-                                       list("-+0123456789"))
-
-
 def read_yaml_text(text: str, where: str) -> Any:
-    """YAML as this trainer reads it (duplicate keys refused, ``1e-4`` a number)."""
+    """YAML as this trainer reads it: duplicate keys refused, ``1e6`` a number."""
     try:
         node = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
         if node is not None:
@@ -74,14 +72,10 @@ def read_yaml_text(text: str, where: str) -> Any:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; pass an existing file with --config or drop --config.")
-    text = path.read_text()
-    if not text.strip():
-        raise ConfigError(f"config file '{path}' is empty; put the sections you want to change in it (see the "
-                          "repository's config.yaml), or drop --config to train on the defaults.")
-    data = read_yaml_text(text, f"config file '{path}'")
+    data = read_yaml_text(path.read_text(), f"config file '{path}'")
     if data is None:
-        raise ConfigError(f"config file '{path}' holds only comments; put the sections you want to change in it "
-                          "(see the repository's config.yaml), or drop --config to train on the defaults.")
+        raise ConfigError(f"config file '{path}' is empty (or only comments); put the sections you want to change in "
+                          "it (see the repository's config.yaml), or drop --config to train on the defaults.")
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of sections (environment:, training:, ...).")
     return data

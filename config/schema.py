@@ -17,16 +17,10 @@ from typing_extensions import Annotated, TypedDict
 
 #: Team size of each match size named under ``environment.selfplay.matches`` and ``league.matches``.
 MATCH_SIZES = {"1v1": 1, "2v2": 2, "3v3": 3}
-#: Built-in component names (envs/components.py and envs/rewards.py map them to rlgym classes); listed here so
-#: that validating a config needs no RocketSim import.
-OBS_BUILDERS = ("default", "relative")
-ACTION_PARSERS = ("lookup_table",)
-STATE_MUTATORS = ("kickoff", "random", "jitter")
+#: Built-in reward parts (envs/rewards.py maps them to rlgym classes) and scripted league bots, named here so that
+#: validating a config needs no RocketSim import; the other built-in names are the Literal types below.
 REWARD_PARTS = ("goal", "touch", "player_to_ball", "speed_to_ball", "face_ball", "ball_to_goal", "boost_gain")
-OPPONENT_POLICIES = ("idle", "random")
 SCRIPTED_OPPONENTS = ("idle", "random", "chaser")
-#: Opponents a curriculum gate can be read against: a scripted bot, or the pool's past versions together.
-GATE_OPPONENTS = ("idle", "random", "chaser", "past")
 
 ScriptedName = Literal["idle", "random", "chaser"]
 Unit = Field(ge=0.0, le=1.0)
