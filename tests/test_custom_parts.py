@@ -107,3 +107,16 @@ def test_the_example_project_trains_from_its_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "174 floats (my_bot.obs:BallDistanceObs)" in result.stdout
     assert "reward/aerial_mean" in scalar_tags(tmp_path / "examples" / "logs" / "PPO_1")
+
+
+def test_custom_parts_train_in_subproc_mode(tmp_path):
+    """SB3's SubprocVecEnv workers (one process per env) import the user's parts too."""
+    config = write_custom_parts(tmp_path)
+    result = run_cli("train_sb3.py", "--config", config.name, "--total-timesteps", "256", "--num-envs", "2",
+                     "--checkpoint-dir", "ck", "--log-dir", "logs",
+                     *set_args(FAST_TRAIN + ["environment.vec_env=subproc",
+                                             "training.total_timesteps=1e6"]),  # 1e6 reads as a number (--total-timesteps wins)
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Workers:     2 processes (SubprocVecEnv)" in result.stdout and "173 floats" in result.stdout
+    assert "reward/height_mean" in scalar_tags(tmp_path / "logs" / "PPO_1")
