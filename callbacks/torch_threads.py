@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback

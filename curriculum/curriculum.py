@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from config.schema import CurriculumConfig, Stage
 

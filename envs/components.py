@@ -8,7 +8,7 @@ them. A user's own component (``{class: "module:Name", kwargs: {...}}``) is impo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 from rlgym.api import ObsBuilder, RLGym, StateMutator, TransitionEngine

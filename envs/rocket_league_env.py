@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from rlgym.api import StateMutator
 from rlgym.rocket_league.api import GameState
-from rlgym.rocket_league.common_values import BLUE_TEAM, TICKS_PER_SECOND
+from rlgym.rocket_league.common_values import TICKS_PER_SECOND
 
 from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match

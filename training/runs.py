@@ -15,10 +15,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 import numpy as np
-import yaml
 
 from config.load import to_yaml
 from config.parts import with_paths
