@@ -27,6 +27,7 @@ train: install
 	$(PY) train_sb3.py $(ARGS)
 
 test: install-ray
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 tensorboard: install

@@ -19,7 +19,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from config.schema import EnvironmentConfig, Rewards
-from envs.components import build_match, lookup_table  # lookup_table: re-exported for the scripts
+from envs.components import build_match, lookup_table  # noqa: F401 - lookup_table: re-exported for the scripts
 from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
 from training.model_files import inspect_pair, read_normalizer
 
