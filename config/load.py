@@ -22,7 +22,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.parts import PartError, check_parts
-from config.schema import BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, Config, ConfigError, PartSpec, reward_weight
+from config.schema import (BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, Config, ConfigError, PartSpec, part_name,
+                           reward_weight)
 from config.stages import check as check_stages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -238,7 +239,7 @@ def check_rules(cfg: Config) -> None:
                           "set before it; put it after 'kickoff' (e.g. [kickoff, jitter]).")
     if train.mirror and env.obs_builder != "default":
         raise ConfigError(f"config key 'training.mirror' is true, but mirroring knows only the 'default' obs builder "
-                          f"(environment.obs_builder is {_spec_name(env.obs_builder)}); set training.mirror=false or "
+                          f"(environment.obs_builder is '{part_name(env.obs_builder)}'); set training.mirror=false or "
                           "environment.obs_builder=default.")
     if train.final_learning_rate > train.learning_rate:
         raise ConfigError("config key 'training.final_learning_rate' must be <= 'training.learning_rate'.")
@@ -250,10 +251,6 @@ def check_rules(cfg: Config) -> None:
     if not any(reward_weight(reward) != 0 for reward in cfg.rewards.values()):
         raise ConfigError("config section 'rewards': every weight is 0; give at least one part a non-zero weight.")
     check_stages(cfg)
-
-
-def _spec_name(spec: Any) -> str:  # quoted, for messages
-    return f"'{spec.cls}'" if isinstance(spec, PartSpec) else f"'{spec}'"
 
 
 def check_rollout(cfg: Config, num_envs: int) -> None:

@@ -35,8 +35,8 @@ from rlgym.rocket_league.common_values import (
     TICKS_PER_SECOND,
 )
 
-from config.schema import EnvironmentConfig
 from envs.obs import CAR_SIZE, GLOBAL_SIZE, PARTIAL_SIZE, FastDefaultObs
+from envs.schema import EnvironmentConfig
 
 #: Sign flips that mirror a vector / rotation matrix for the orange side (rlgym's ``PhysicsObject.inverted``).
 INV_VEC = np.array([-1, -1, 1], dtype=np.float32)

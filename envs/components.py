@@ -2,7 +2,7 @@
 
 Every built-in component is an rlgym / rlgym-tools class; this module maps the names used in ``config.yaml`` to
 them. A user's own component (``{class: "module:Name", kwargs: {...}}``) is imported and built by
-:func:`config.parts.build_part`.
+:func:`envs.parts.build_part`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from rlgym_tools.rocket_league.obs_builders.relative_default_obs import Relative
 from rlgym_tools.rocket_league.state_mutators.random_physics_mutator import RandomPhysicsMutator
 from rlgym_tools.rocket_league.state_mutators.weighted_sample_mutator import WeightedSampleMutator
 
-from config.schema import EnvironmentConfig, PartSpec, Rewards
 from envs.engine import RepeatedActionEngine
 from envs.mutators import KickoffJitterMutator
-from envs.parts import NamedDoneCondition, NamedObsBuilder, NamedStateMutator
 from envs.obs import FastDefaultObs
+from envs.parts import NamedDoneCondition, NamedObsBuilder, NamedStateMutator
 from envs.rewards import NamedPartsReward
+from envs.schema import EnvironmentConfig, PartSpec, Rewards
 
 OBS_BUILDERS = {"default": FastDefaultObs, "relative": RelativeDefaultObs}  # FastDefaultObs == DefaultObs, faster
 STATE_MUTATORS = {"kickoff": KickoffMutator, "random": RandomPhysicsMutator, "jitter": KickoffJitterMutator}

@@ -28,9 +28,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from config.parts import module_roots
-from config.schema import EnvironmentConfig, RayConfig, Rewards
 from envs.components import selfplay_team_sizes
+from envs.parts import module_roots
+from envs.schema import EnvironmentConfig, RayConfig, Rewards
 from envs.selfplay_vec_env import Opponents, ScriptedOpponents, probe_spaces
 from envs.selfplay_worker import TRAINER_DRIVEN, WorkerPlan, plan_workers
 
@@ -141,7 +141,7 @@ REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 def connect(ray: Any, ray_cfg: RayConfig, py_modules: Sequence[Path] = ()) -> bool:
     """Start or join Ray as ``ray.address`` says; True when this process connected (and must disconnect: a Ray
     started here is stopped with it, a cluster joined stays up). ``py_modules``: the packages of the user's own
-    parts (``config.parts.module_roots``), which Ray uploads to every node."""
+    parts (``envs.parts.module_roots``), which Ray uploads to every node."""
     if ray.is_initialized():
         return False
     runtime_env: dict[str, Any] = {"env_vars": {"PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}}

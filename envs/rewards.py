@@ -23,9 +23,8 @@ from rlgym.rocket_league.reward_functions import CombinedReward, GoalReward, Tou
 from rlgym_tools.rocket_league.reward_functions.boost_change_reward import BoostChangeReward
 from rlgym_tools.rocket_league.reward_functions.velocity_player_to_ball_reward import VelocityPlayerToBallReward
 
-from config.parts import build_part
-from config.schema import PartSpec, RewardPartSpec, Rewards
-from envs.parts import PartRaised
+from envs.parts import PartRaised, build_part
+from envs.schema import PartSpec, RewardPartSpec, Rewards
 
 
 
@@ -108,7 +107,7 @@ class NamedPartsReward(CombinedReward):
     """``CombinedReward`` that also remembers each part's weighted value per agent.
 
     :param parts: the ``rewards:`` section: name -> weight of a built-in part, or a user's part
-        (:class:`config.schema.RewardPartSpec`: its class by import path, kwargs and weight).
+        (:class:`envs.schema.RewardPartSpec`: its class by import path, kwargs and weight).
 
     After ``get_rewards``, ``last_parts[agent]`` maps part name -> weight * part reward for that step,
     and the returned reward is exactly ``sum(last_parts[agent].values())``.

@@ -18,8 +18,8 @@ from rlgym.api import StateMutator
 from rlgym.rocket_league.api import GameState
 from rlgym.rocket_league.common_values import TICKS_PER_SECOND
 
-from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match
+from envs.schema import EnvironmentConfig, Rewards
 
 LEARNER = "blue-0"
 

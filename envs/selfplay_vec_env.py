@@ -36,8 +36,8 @@ import numpy as np
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match, selfplay_team_sizes
+from envs.schema import EnvironmentConfig, Rewards
 from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_worker import TRAINER_DRIVEN, SharedArrays, WorkerPlan, plan_workers, worker_main
 from envs.vec_env import available_cores, single_threaded_children

@@ -39,7 +39,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from config.schema import EnvironmentConfig, Rewards
+from envs.schema import EnvironmentConfig, Rewards
 
 #: Shared arrays: name -> (dtype, what indexes the rows, width of a row: ``obs_size`` / ``n_parts`` or one value).
 ARRAY_FIELDS: dict[str, tuple[Any, str, Optional[str]]] = {

@@ -13,9 +13,9 @@ from typing import Iterator, Optional, Sequence
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from config.schema import EnvironmentConfig, Rewards
 from envs.components import selfplay_team_sizes, smallest_team_size
 from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
+from envs.schema import EnvironmentConfig, Rewards
 
 #: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

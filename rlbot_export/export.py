@@ -31,7 +31,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
-from config.parts import module_root
+from envs.parts import module_root
 from config.schema import Config, PartSpec
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.runs import RUN_CONFIG_NAME

@@ -1,4 +1,4 @@
-"""Packages import each other one way only: no two packages (directly or through others) import each other."""
+"""Packages import each other one way only: no cycles, and each package imports only the layers below it."""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ def test_no_package_imports_one_that_imports_it_back():
 
     cycles = sorted(f"{a} <-> {b}" for a in PACKAGES for b in edges[a] if a in reaches(b))
     assert not cycles, f"packages that import each other: {', '.join(cycles)}"
+
+
+#: The layers, bottom first (README "Layout"): a package may import only packages listed before it.
+LAYERS = ["envs", "config", "curriculum", "training", "rlbot_export", "play", "league", "callbacks", "bench", "render"]
+
+
+def test_every_package_imports_only_the_layers_below_it():
+    assert sorted(LAYERS) == PACKAGES, "a new package needs its place in LAYERS"
+    edges = package_imports()
+    upward = sorted(f"{a} -> {b}" for a in LAYERS for b in edges[a] if LAYERS.index(b) > LAYERS.index(a))
+    assert not upward, f"imports that point up: {', '.join(upward)}"

@@ -67,21 +67,29 @@ def test_export_writes_a_folder_rlbot_loads(trained, tmp_path):
                    "--force", cwd=tmp_path).returncode == 0
 
 
+#: What the exported bot must run without: torch, SB3 and every package of this repository.
+TRAINER_MODULES = ("torch", "stable_baselines3", "envs", "config", "training", "play", "rlbot_export")
+
+
+def run_bot_alone(folder: Path, lines: str) -> subprocess.CompletedProcess:
+    """``import bot; b = bot.ExportedBot()`` then ``lines``, in a fresh interpreter in ``folder`` with
+    ``TRAINER_MODULES`` blocked and no PYTHONPATH: what RLBot's run command gets."""
+    code = ("import sys\n"
+            f"for name in {TRAINER_MODULES!r}:\n"
+            "    sys.modules[name] = None\n"
+            "sys.path.insert(0, '.')\n"
+            "import numpy as np, bot\n"
+            "b = bot.ExportedBot()\n" + lines)
+    return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+
+
 def test_bot_runs_without_sb3_torch_or_the_trainer(trained, tmp_path):
     """The exported folder alone: bot.py imports and decides with torch, SB3 and this repository unavailable."""
     root, _ = trained
     folder = tmp_path / "Bot"
     export_bot(root / "ck" / "PPO_1" / "model_final.zip", folder)
-    code = (
-        "import sys\n"
-        "for name in ('torch', 'stable_baselines3', 'envs', 'training', 'play', 'rlbot_export'):\n"
-        "    sys.modules[name] = None\n"
-        "sys.path.insert(0, '.')\n"
-        "import numpy as np, bot\n"
-        "b = bot.ExportedBot()\n"
-        "print(b.policy.act(np.zeros(b.settings['obs_size'], dtype=np.float32)))\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
-                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    result = run_bot_alone(folder, "print(b.policy.act(np.zeros(b.settings['obs_size'], dtype=np.float32)))\n")
     assert result.returncode == 0, result.stderr[-2000:]
     assert 0 <= int(result.stdout.strip().splitlines()[-1]) < 90
 
@@ -167,15 +175,7 @@ def test_a_custom_obs_builder_travels_with_the_bot_and_builds_the_training_obs(c
     assert (folder / "mybot" / "parts.py").is_file()
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["obs_builder"] == {"class": "mybot.parts:BoostObs", "kwargs": {"zero_padding": 3}}
-    code = ("import sys\n"
-            "for name in ('torch', 'stable_baselines3', 'envs', 'training', 'config'):\n"
-            "    sys.modules[name] = None\n"
-            "sys.path.insert(0, '.')\n"
-            "import bot\n"
-            "b = bot.ExportedBot()\n"
-            "print(type(b.obs_builder).__module__, b.settings['obs_size'])\n")
-    alone = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
-                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    alone = run_bot_alone(folder, "print(type(b.obs_builder).__module__, b.settings['obs_size'])\n")
     assert alone.returncode == 0, alone.stderr[-2000:]
     assert alone.stdout.split() == ["mybot.parts", "173"]
     cfg = load_config(root / "ck" / "PPO_1" / "config.yaml", ["environment.no_touch_timeout_seconds=4",
