@@ -239,7 +239,7 @@ def parse_opponents(args: argparse.Namespace) -> list[str]:
         if opponent in ("self", *SCRIPTED_NAMES):
             continue
         if Path(opponent).is_dir():
-            from rlbot_export.driver import check_bot_folder  # RLBot's packages, only for a bot folder
+            from rlbot_harness.driver import check_bot_folder  # RLBot's packages, only for a bot folder
 
             check_bot_folder(Path(opponent))
         else:
@@ -275,7 +275,7 @@ def write_recording(recorder: Optional["FrameRecorder"], args: argparse.Namespac
 
 def evaluate_bot_folder(args: argparse.Namespace, folder: Path) -> int:
     """``--model <exported bot folder>``: play the bot's own bot.py on RLBot packets from the simulator."""
-    from rlbot_export.driver import ExportedBotDriver, check_bot_folder
+    from rlbot_harness.driver import ExportedBotDriver, check_bot_folder
 
     viewer: Optional[LiveViewer] = None
     recorder: Optional[FrameRecorder] = None

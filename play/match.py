@@ -74,7 +74,7 @@ def make_driver(opponent: str, table: np.ndarray, seed: int, deterministic: bool
     folder written by ``export_rlbot.py`` (always deterministic, as it plays in the game)."""
     if opponent in SCRIPTED_NAMES:
         return ScriptedTeam(ScriptedDriver(opponent, table, np.random.default_rng(seed)))
-    from rlbot_export.driver import ExportedBotDriver, is_bot_folder
+    from rlbot_harness.driver import ExportedBotDriver, is_bot_folder
 
     if is_bot_folder(Path(opponent)):
         return ExportedBotDriver(Path(opponent))
@@ -104,12 +104,12 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: EnvironmentCo
 
     Episodes end as in training (goal, time limit, no-touch timeout); start states follow the configured
     mutators, seeded by ``seed``. Drivers that read RLBot packets (exported bots: they have ``attach_engine``)
-    get a :class:`rlbot_export.sim.PacketEngine`, which has the training engine's physics and timing.
+    get a :class:`rlbot_harness.sim.PacketEngine`, which has the training engine's physics and timing.
     """
     engine = None
     packet_drivers = [d for d in (blue, orange) if hasattr(d, "attach_engine")]
     if packet_drivers:
-        from rlbot_export.sim import PacketEngine
+        from rlbot_harness.sim import PacketEngine
 
         engine = PacketEngine()
         for driver in packet_drivers:

@@ -1,3 +1,3 @@
-"""Play a trained model in Rocket League: export it as an RLBot v5 bot (``python export_rlbot.py``), and check it
-offline: packets built from RocketSim (``packets``, ``sim``), the bot as a match driver (``driver``) and a stand-in
-for the RLBot core that runs the bot's process (``core``)."""
+"""Export a trained model as an RLBot v5 bot folder (``python export_rlbot.py``): ``export`` writes the folder from
+the model, its normalizer and the run's config, with the shipped files of ``rlbot_template/``. Checking the
+exported bot (the stand-in core, ``--check``) lives in ``rlbot_harness``."""

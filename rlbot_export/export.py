@@ -4,7 +4,7 @@ The folder needs neither Stable-Baselines3, torch nor this repository at run tim
 
     bot.toml           RLBot v5 bot config: name, agent id, run commands (Windows / Linux), loadout file
     loadout.toml       car and colours (blue and orange)
-    bot.py             the bot: rlgym-rlbot's RLGymBot + the policy in numpy (copied from rlbot_export/bot_files)
+    bot.py             the bot: rlgym-rlbot's RLGymBot + the policy in numpy (copied from rlbot_template/)
     policy.npz         actor weights (torch Linear layout) and the VecNormalize observation statistics
     settings.json      obs builder, padding, tick skip, action parser the model was trained with; source model
     training_config.yaml  the run's full config (evaluate.py --model <folder> plays the bot with it)
@@ -37,7 +37,8 @@ from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.runs import RUN_CONFIG_NAME
 from training.setup import check_obs_size
 
-BOT_FILES_DIR = Path(__file__).resolve().parent / "bot_files"
+#: The files shipped verbatim in every bot folder (nothing in them exists for tests).
+BOT_FILES_DIR = Path(__file__).resolve().parent.parent / "rlbot_template"
 #: Observation size of rlgym's DefaultObs / rlgym-tools' RelativeDefaultObs: 52 + 20 per padded car slot.
 OBS_BASE, OBS_PER_CAR = 52, 20
 ACTIVATION_NAMES = {torch.nn.ReLU: "relu", torch.nn.Tanh: "tanh", torch.nn.LeakyReLU: "leaky_relu"}
@@ -221,9 +222,12 @@ Run it by hand (RLBot running): `RLBOT_AGENT_ID={settings['agent_id']} ./venv/bi
 ## What was checked before export, and what only the game can tell
 
 The trainer's tests feed this bot RLBot packets built from RocketSim and check that its observations and actions
-equal the training pipeline's, for a blue and an orange car, and run it as a process against a stand-in for the
-RLBot core. Physics differences between RocketSim and the game, packet timing under load, and the kickoff
-countdown of the real game can only be confirmed in Rocket League.
+equal the training pipeline's, for a blue and an orange car. `python export_rlbot.py --check <this folder>` (in
+the trainer) installs this folder's `requirements.txt` into a fresh venv, starts the bot with `bot.toml`'s run
+command and plays a real-time match (120 Hz whether the bot answered or not, countdowns, goals, replays and
+kickoffs) through a stand-in for the RLBot core, and reports late decisions and whether the bot plays the trained
+policy. Physics differences between RocketSim and the game, the game's own timing on your PC and the real RLBot
+core can only be confirmed in Rocket League.
 """
 
 

@@ -18,7 +18,7 @@ from rlgym.api import AgentID
 from rlgym.rocket_league.api import GameState
 from rlgym.rocket_league.sim import RocketSimEngine
 
-from rlbot_export import packets
+from rlbot_harness import packets
 
 
 class PacketEngine(RocketSimEngine):

@@ -31,8 +31,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
-
 import numpy as np
 from rlbot import flat
 from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
@@ -146,10 +144,6 @@ class ExportedBot(RLGymBot):
     def __init__(self, folder: Path = HERE):
         self.settings = json.loads((folder / "settings.json").read_text())
         self.policy = NumpyPolicy(folder / "policy.npz")
-        #: The last decision: raw observation, action index, and how many decisions so far.
-        self.last_obs: Optional[np.ndarray] = None
-        self.last_action: Optional[int] = None
-        self.decisions = 0
         self._big_pads: list[bool] = []
         super().__init__(
             obs_builder=make_obs_builder(self.settings, folder),
@@ -162,10 +156,7 @@ class ExportedBot(RLGymBot):
         self.latest_game_state = CorrectedGameState.from_compat(self.latest_game_state)  # made just before
 
     def get_action(self, obs: np.ndarray, game_state, packet: flat.GamePacket) -> np.ndarray:
-        self.last_obs = np.asarray(obs, dtype=np.float32)
-        self.last_action = self.policy.act(self.last_obs)
-        self.decisions += 1
-        return np.array([self.last_action])
+        return np.array([self.policy.act(np.asarray(obs, dtype=np.float32))])
 
     def _handle_field_info(self, field_info: flat.FieldInfo) -> None:
         self._big_pads = [pad.is_full_boost for pad in field_info.boost_pads]
@@ -179,27 +170,6 @@ class ExportedBot(RLGymBot):
         super()._handle_packet(flat.GamePacket(players=packet.players, boost_pads=pads, balls=packet.balls,
                                                match_info=packet.match_info, teams=packet.teams,
                                                tiles=packet.tiles))
-
-    # --- offline use: the trainer's tests and evaluate.py feed packets without an RLBot core -------------------
-    def attach_offline(self, match_config: flat.MatchConfiguration, field_info: flat.FieldInfo,
-                       team_info: flat.ControllableTeamInfo) -> None:
-        """Receive the three start messages as from a core, without a connection (nothing is sent)."""
-        self._game_interface.send_msg = lambda *_: None
-        self._handle_match_config(match_config)
-        self._handle_field_info(field_info)
-        self._handle_controllable_team_info(team_info)
-
-    def offline_tick(self, packet: flat.GamePacket) -> flat.ControllerState:
-        """One packet in, the controls this bot sends for it out: what ``RLGymBot._run`` does per packet."""
-        self._handle_packet(packet)
-        self._process_unused_packets()
-        self._last_packet = self._unused_packets[-1]
-        self._unused_packets.clear()
-        tick = self._last_packet.match_info.frame_num
-        if tick in self._tick_action_map:
-            self._last_sent_action_tick = tick
-            self._last_sent_action = self._tick_action_map[tick]
-        return self._last_sent_action
 
 
 if __name__ == "__main__":

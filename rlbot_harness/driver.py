@@ -1,9 +1,14 @@
 """An exported bot folder as a :class:`play.match.Driver`: its own ``bot.py`` decides from RLBot packets.
 
 ``evaluate.py --model bots/MyBot`` and the parity tests play the exported bot this way: the match runs on
-:class:`rlbot_export.sim.PacketEngine`, every car the driver controls gets its own bot instance (as RLBot starts
+:class:`rlbot_harness.sim.PacketEngine`, every car the driver controls gets its own bot instance (as RLBot starts
 one process per car), and each decision the instances read the packets of the ticks since the last one. The env
 applies the action index the bot chose, so the bot plays exactly as its packet pipeline decides.
+
+Why the offline feeding is written here: rlgym-rlbot's ``RLGymBot`` only runs connected to a core
+(``RLGymBot.run``); :func:`offline_bot_class` subclasses the shipped ``ExportedBot`` to receive the start
+messages and packets by call instead, doing per packet what ``RLGymBot._run`` does, so the shipped ``bot.py``
+carries nothing for tests.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from rlbot_export.sim import PacketEngine
+from rlbot_harness.sim import PacketEngine
 
 BOT_FILES = ("bot.py", "bot.toml", "settings.json", "policy.npz")
 
@@ -47,6 +52,45 @@ def load_bot_module(folder: Path) -> ModuleType:
     return module
 
 
+def offline_bot_class(module: ModuleType) -> type:
+    """The exported bot class of ``module`` (its ``bot.py``), fed by call instead of a socket, recording its
+    decisions (``last_obs``, ``last_action``, ``decisions``)."""
+
+    class OfflineBot(module.ExportedBot):
+        def __init__(self, folder: Path):
+            super().__init__(folder)
+            self.last_obs: Optional[np.ndarray] = None
+            self.last_action: Optional[int] = None
+            self.decisions = 0
+
+        def get_action(self, obs: np.ndarray, game_state: Any, packet: Any) -> np.ndarray:
+            action = super().get_action(obs, game_state, packet)
+            self.last_obs, self.last_action = np.asarray(obs, dtype=np.float32), int(action[0])
+            self.decisions += 1
+            return action
+
+        def attach_offline(self, match_config: Any, field_info: Any, team_info: Any) -> None:
+            """Receive the three start messages as from a core, without a connection (nothing is sent)."""
+            self._game_interface.send_msg = lambda *_: None
+            self._handle_match_config(match_config)
+            self._handle_field_info(field_info)
+            self._handle_controllable_team_info(team_info)
+
+        def offline_tick(self, packet: Any) -> Any:
+            """One packet in, the controls this bot sends for it out: what ``RLGymBot._run`` does per packet."""
+            self._handle_packet(packet)
+            self._process_unused_packets()
+            self._last_packet = self._unused_packets[-1]
+            self._unused_packets.clear()
+            tick = self._last_packet.match_info.frame_num
+            if tick in self._tick_action_map:
+                self._last_sent_action_tick = tick
+                self._last_sent_action = self._tick_action_map[tick]
+            return self._last_sent_action
+
+    return OfflineBot
+
+
 @dataclass
 class Decision:
     """One decision of one car: the training env's raw observation, the bot's own and the bot's action."""
@@ -63,6 +107,7 @@ class ExportedBotDriver:
     def __init__(self, folder: Path, record: bool = False):
         self.folder = Path(folder)
         self.module = load_bot_module(self.folder)
+        self.bot_class = offline_bot_class(self.module)
         self.settings: dict[str, Any] = json.loads((self.folder / "settings.json").read_text())
         self.record = record
         self.decisions: list[Decision] = []
@@ -82,7 +127,7 @@ class ExportedBotDriver:
         for agent in agents:
             if agent not in self._bots:
                 logging.getLogger(str(agent)).setLevel(logging.WARNING)  # no "Initialized!" per bot and match
-                bot = self.module.ExportedBot(self.folder)
+                bot = self.bot_class(self.folder)
                 bot.attach_offline(self.engine.match_configuration(self.settings["agent_id"]),
                                    self.engine.field_info(), self.engine.controllable(agent))
                 self._bots[agent] = bot

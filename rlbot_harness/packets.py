@@ -2,7 +2,7 @@
 
 Why this module: neither RLBot nor the rlgym bridge can produce RLBot packets without the game. The exported bot
 is tested offline (``tests/test_rlbot_export.py``) and played in the simulator (``evaluate.py --model bots/X``,
-``python -m rlbot_export.core``) by feeding it the ``rlbot_flatbuffers`` objects built here from RocketSim's state.
+``export_rlbot.py --check``) by feeding it the ``rlbot_flatbuffers`` objects built here from RocketSim's state.
 Units are the game's: unreal units (uu), uu/s, radians, seconds; boost 0-100.
 
 Field meanings follow the ``rlbot_flatbuffers`` 0.18 docstrings; where the game reports something RocketSim
@@ -14,7 +14,7 @@ stores differently the conversion is here:
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import RocketSim as rsim
 from rlbot import flat
@@ -116,15 +116,18 @@ def pad_states(arena: rsim.Arena) -> list[flat.BoostPadState]:
 
 
 def game_packet(arena: rsim.Arena, cars: Sequence[rsim.Car], player_ids: Sequence[int], names: Sequence[str],
-                frame: int, phase: flat.MatchPhase, scores: tuple[int, int] = (0, 0)) -> flat.GamePacket:
-    """The packet of frame ``frame``: the players in the order given (RLBot's player index = position)."""
+                frame: int, phase: flat.MatchPhase, scores: tuple[int, int] = (0, 0),
+                remaining_s: Optional[float] = None) -> flat.GamePacket:
+    """The packet of frame ``frame``: the players in the order given (RLBot's player index = position).
+    ``remaining_s``: seconds left on the game clock (None: unlimited time)."""
     ball = arena.ball.get_state()
     return flat.GamePacket(
         players=[player_info(car, pid, name) for car, pid, name in zip(cars, player_ids, names)],
         boost_pads=pad_states(arena),
         balls=[flat.BallInfo(physics=_physics(ball), shape=flat.SphereShape(BALL_DIAMETER))],
-        match_info=flat.MatchInfo(seconds_elapsed=frame / TICKS_PER_SECOND, game_time_remaining=300.0,
-                                  is_unlimited_time=True, match_phase=phase, world_gravity_z=GRAVITY_Z,
+        match_info=flat.MatchInfo(seconds_elapsed=frame / TICKS_PER_SECOND,
+                                  game_time_remaining=300.0 if remaining_s is None else max(0.0, remaining_s),
+                                  is_unlimited_time=remaining_s is None, match_phase=phase, world_gravity_z=GRAVITY_Z,
                                   game_speed=1.0, frame_num=frame),
         teams=[flat.TeamInfo(team_index=0, score=scores[0]), flat.TeamInfo(team_index=1, score=scores[1])],
     )
