@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from envs.selfplay_worker import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
 from league.stacked import StackedActors, can_stack
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
-from training.saving import named_paths, save_pair
+from training.saving import atomic_write_text, named_paths, save_pair
 
 LEAGUE_DIR = "league"
 LADDER_NAME = "ladder.json"
@@ -209,12 +208,7 @@ class League:
         self.folder.mkdir(parents=True, exist_ok=True)
         state = {"steps": self.model.num_timesteps if self.model else 0, "pool": list(self.pool),
                  "first_snapshot": self.first_snapshot, "ratings": self.ratings.to_json()}
-        tmp = self.ladder_path.with_name(f".{LADDER_NAME}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(state, indent=1))
-            os.replace(tmp, self.ladder_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_text(self.ladder_path, json.dumps(state, indent=1))
 
     # ---------------------------------------------------------------------------------------- opponents
     def _pick(self, candidates: list[str], prior: Optional[list[float]] = None) -> str:

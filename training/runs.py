@@ -23,7 +23,7 @@ from config.load import to_yaml
 from config.parts import with_paths
 from config.schema import Config
 from training.model_files import BadModelFile, PairInfo, inspect_pair, read_num_timesteps
-from training.saving import CHECKPOINT_RE, named_paths, normalizer_path_for
+from training.saving import CHECKPOINT_RE, atomic_write_text, named_paths, normalizer_path_for
 
 RUN_PREFIX = "PPO"
 RUN_CONFIG_NAME = "config.yaml"
@@ -154,14 +154,9 @@ def write_run_config(run: Run, cfg: Config) -> None:
     """Save the resolved config (defaults + file + ``--set``, custom parts with the folder they import from) as the
     run's ``config.yaml``, atomically."""
     run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run.config_path.with_name(f".{RUN_CONFIG_NAME}.{os.getpid()}.tmp")
     header = (f"# Resolved config of run '{run.name}', written {time.strftime('%Y-%m-%d %H:%M:%S')}.\n"
               "# train_sb3.py --resume and evaluate.py use it for this run's models unless --config is given.\n")
-    try:
-        tmp.write_text(header + to_yaml(with_paths(cfg)))
-        os.replace(tmp, run.config_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(run.config_path, header + to_yaml(with_paths(cfg)))
 
 
 def check_output_folders(folders: dict[str, Path], min_free_mb: int) -> None:

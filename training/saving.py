@@ -79,8 +79,35 @@ def nonfinite_parts(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize] 
     return bad
 
 
-def _atomic_replace(tmp: Path, final: Path) -> None:
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; Windows cannot open a folder and needs no such step)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_replace(tmp: Path, final: Path) -> None:
+    """Move the finished file ``tmp`` over ``final`` so that a crash or power loss leaves either the old or the new
+    file whole: ``tmp``'s data reaches the disk (fsync) before the rename, and the rename before this returns."""
+    with open(tmp, "rb") as written:
+        os.fsync(written.fileno())
     os.replace(tmp, final)  # atomic on POSIX and Windows when both are on the same filesystem
+    _fsync_dir(Path(final).parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then :func:`atomic_replace`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        atomic_replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_pair(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize], model_path: Path,
@@ -105,8 +132,8 @@ def save_pair(model: BaseAlgorithm, vec_normalize: Optional[VecNormalize], model
             model.save(tmp_model)
             if vec_normalize is not None:
                 vec_normalize.save(str(tmp_norm))
-                _atomic_replace(tmp_norm, normalizer_path)
-            _atomic_replace(tmp_model, model_path)
+                atomic_replace(tmp_norm, normalizer_path)
+            atomic_replace(tmp_model, model_path)
     finally:
         for tmp in (tmp_model, tmp_norm):
             tmp.unlink(missing_ok=True)
