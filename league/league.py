@@ -31,6 +31,7 @@ from envs.scripted import SCRIPTED_NAMES
 from envs.selfplay_worker import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
 from league.stacked import StackedActors, can_stack
+from training.actor import actor_logits
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.saving import atomic_write_text, named_paths, save_pair
 
@@ -53,8 +54,7 @@ def sample_actions(policy: BasePolicy, obs: np.ndarray) -> np.ndarray:
     per step.
     """
     with th.no_grad():
-        features = policy.extract_features(th.as_tensor(obs, device=policy.device), policy.pi_features_extractor)
-        logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+        logits = actor_logits(policy, th.as_tensor(obs, device=policy.device))
         return th.multinomial(th.softmax(logits, dim=-1), 1).reshape(-1).cpu().numpy()
 
 

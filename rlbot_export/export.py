@@ -33,6 +33,7 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from envs.parts import module_root
 from config.schema import Config, PartSpec
+from training.actor import actor_logits
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.runs import RUN_CONFIG_NAME
 from training.setup import check_obs_size
@@ -244,8 +245,7 @@ def _check_numpy_policy(folder: Path, model: PPO, vec_norm, rng: np.random.Gener
     ours = np.stack([policy.logits(o) for o in obs])
     with torch.no_grad():
         tensor = torch.as_tensor(vec_norm.normalize_obs(obs), dtype=torch.float32)
-        latent_pi, _ = model.policy.mlp_extractor(model.policy.extract_features(tensor))
-        theirs = model.policy.action_net(latent_pi).numpy()
+        theirs = actor_logits(model.policy, tensor).numpy()
     error = float(np.abs(ours - theirs).max())
     if error > LOGIT_TOLERANCE or not np.array_equal(ours.argmax(1), theirs.argmax(1)):
         raise ExportError(f"the exported policy does not reproduce the model (largest logit error {error:.2e}); "
