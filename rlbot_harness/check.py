@@ -25,7 +25,7 @@ import numpy as np
 
 from config import ConfigError, load_config
 from envs.components import lookup_table, make_obs_builder
-from rlbot_harness.core import SILENCE_LIMIT_S, BotRecord, MatchOptions, RealTimeMatch, _controls_row
+from rlbot_harness.core import SILENCE_LIMIT_S, BotRecord, MatchOptions, RealTimeMatch, controls_row
 from rlbot_harness.driver import check_bot_folder, load_bot_module
 from rlbot_harness.venv import VenvError, bot_venv
 
@@ -99,7 +99,7 @@ def policy_agreement(record: BotRecord, cfg, act: Callable[[np.ndarray], int]) -
         obs_builder.reset(agents, decision.state, {})
         obs = np.asarray(obs_builder.build_obs(agents, decision.state, {})[record.agent], dtype=np.float32)
         compared += 1
-        equal += bool(np.allclose(_controls_row(decision.controls), table[act(obs)], atol=CONTROL_TOLERANCE))
+        equal += bool(np.allclose(controls_row(decision.controls), table[act(obs)], atol=CONTROL_TOLERANCE))
     return compared, equal
 
 
@@ -146,9 +146,10 @@ def run_check(folder: Path, options: CheckOptions) -> dict[str, Any]:
                               for k in range(len(match_options.bot_slots)))
             raise BotFailed(f"{exc}\n{tails}") from None
         act, policy_source = _policy(folder, settings)
-        failures, bots = [], []
+        failures, bots, agreement = [], [], []
         for k, record in enumerate(report.bots):
             compared, equal = policy_agreement(record, cfg, act)
+            agreement.append((compared, equal))
             missed_share = record.missed / max(record.decision_ticks, 1)
             log = _log_tail(record.log_path)
             if record.connection_lost or (record.exit_code not in (0, None)):
@@ -181,8 +182,7 @@ def run_check(folder: Path, options: CheckOptions) -> dict[str, Any]:
             "touches": sum(b["touches"] for b in bots), "goals": {"blue": report.blue_goals,
                                                                   "orange": report.orange_goals},
             "kickoffs": report.kickoffs, "phases": report.phases,
-            "policy_match": round(sum(b["policy_match"] * b["policy_decisions"] for b in bots)
-                                  / max(sum(b["policy_decisions"] for b in bots), 1), 4),
+            "policy_match": round(sum(e for _, e in agreement) / max(sum(c for c, _ in agreement), 1), 4),
             "policy_source": policy_source, "venv": str(venv), "venv_made": made,
             "wall_s": round(report.wall_s, 1), "core_lag_ticks": report.core_lag_ticks, "bots": bots, "passed": not failures, "failures": failures,
         }

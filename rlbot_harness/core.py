@@ -92,10 +92,9 @@ class MatchOptions:
 
 @dataclass
 class Decision:
-    """A tick where the bot's next action starts: the rlgym state it decided on (after tick ``frame - 1``) and the
-    controls it sent for ``frame`` (None: none arrived in time)."""
+    """A tick where the bot's next action starts: the rlgym state it decided on (the packet before) and the controls
+    it sent for this tick (None: none arrived in time)."""
 
-    frame: int
     state: GameState
     controls: Optional[flat.ControllerState]
 
@@ -107,7 +106,7 @@ class BotRecord:
 
     team: int
     index: int
-    agent: str
+    agent: Any  # the rlgym agent id of its car
     log_path: Path
     inputs: int = 0
     play_packets: int = 0
@@ -153,10 +152,8 @@ class BotLink:
         self.controls = flat.ControllerState()
         self.new_inputs = 0
         self.total_inputs = 0
-        self.last_input_time = time.perf_counter()
         self.closed = False
         self._send_lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
 
     def _read_exact(self, n: int) -> bytes:
         data = bytearray()
@@ -188,8 +185,7 @@ class BotLink:
             self.conn.sendall(len(data).to_bytes(2, "big") + data)
 
     def start_reading(self) -> None:
-        self._thread = threading.Thread(target=self._read_loop, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._read_loop, daemon=True).start()
 
     def _read_loop(self) -> None:
         try:
@@ -203,7 +199,6 @@ class BotLink:
                         self.controls = message.controller_state
                         self.new_inputs += 1
                         self.total_inputs += 1
-                        self.last_input_time = time.perf_counter()
         except (ConnectionError, OSError):
             self.closed = True
 
@@ -214,22 +209,22 @@ class BotLink:
             return self.controls, count
 
 
-def _controls_row(controls: flat.ControllerState) -> np.ndarray:
+def controls_row(controls: flat.ControllerState) -> np.ndarray:
+    """A bot's controls as the 8 floats of an rlgym engine action (throttle .. handbrake)."""
     return np.array([controls.throttle, controls.steer, controls.pitch, controls.yaw, controls.roll,
                      float(controls.jump), float(controls.boost), float(controls.handbrake)], dtype=np.float32)
 
 
-def start_bot(bot_folder: Path, team: int, port: int, log_path: Path) -> tuple[subprocess.Popen, flat.CustomBot]:
-    """Start the bot in ``bot_folder`` as the RLBot core does: its run command through the shell, from its folder."""
-    player = load_player_config(Path(bot_folder).resolve() / "bot.toml", team)
-    bot: flat.CustomBot = player.variety
+def start_bot(bot: flat.CustomBot, port: int, log_path: Path) -> subprocess.Popen:
+    """Start ``bot`` (its ``bot.toml`` as RLBot's loader reads it) as the RLBot core does: its run command through
+    the shell, from its folder."""
     env = dict(os.environ, RLBOT_AGENT_ID=bot.agent_id, RLBOT_SERVER_PORT=str(port))
     env.pop("RLBOT_SERVER_IP", None)  # the core sets only the agent id and port (the bot's default IP: 127.0.0.1)
     env.pop("PYTHONPATH", None)  # the bot runs on its own venv, not on the trainer's paths
     with open(log_path, "wb") as log:
         process = subprocess.Popen(bot.run_command, shell=True, cwd=bot.root_dir, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    return process, bot
+    return process
 
 
 def _stop(process: subprocess.Popen, grace_s: float) -> Optional[int]:
@@ -269,6 +264,13 @@ class RealTimeMatch:
         self.kickoffs = 0
         self.links: list[BotLink] = []
         self.records: list[BotRecord] = []
+        self.bot: flat.CustomBot = load_player_config(self.folder.resolve() / "bot.toml", BLUE_TEAM).variety
+        self.core_lag_ticks = 0  # ticks the core itself started late (see _next_tick)
+        self._last_phase = flat.MatchPhase.Inactive
+        self._sent_at = self._jitter_s = 0.0
+        #: The state the bots decided on when the last packet was sent (their new action answers that packet).
+        self._awaited: Optional[GameState] = None
+        self._decided_on: Optional[GameState] = None
 
     # --- the cars --------------------------------------------------------------------------------------------
     def _reset(self) -> GameState:
@@ -280,6 +282,8 @@ class RealTimeMatch:
         by_team = {team: [a for a in self.agents if state.cars[a].team_num == team] for team in (BLUE_TEAM, ORANGE_TEAM)}
         self.bot_agents = [by_team[team][pos] for team, pos in self.opt.bot_slots]
         self.scripted_agents = [a for a in self.agents if a not in self.bot_agents]
+        self.player_ids = [i + 1 for i in range(len(self.agents))]
+        self.names = [f"bot{i}" if a in self.bot_agents else self.opt.opponent for i, a in enumerate(self.agents)]
         return state
 
     def _goal_opening(self, state: GameState) -> GameState:
@@ -290,23 +294,18 @@ class RealTimeMatch:
         state.ball.angular_velocity = np.zeros(3, dtype=np.float32)
         return self.engine.set_state(state, {})
 
-    def _player_ids(self) -> list[int]:
-        return [i + 1 for i in range(len(self.agents))]
-
     def _packet(self, phase: flat.MatchPhase, remaining_s: float) -> flat.GamePacket:
         cars = [self.engine._cars[a] for a in self.agents]
-        names = [f"bot{i}" if a in self.bot_agents else self.opt.opponent for i, a in enumerate(self.agents)]
-        return packets.game_packet(self.engine._arena, cars, self._player_ids(), names, self.frame, phase,
+        return packets.game_packet(self.engine._arena, cars, self.player_ids, self.names, self.frame, phase,
                                    (self.scores[0], self.scores[1]), remaining_s)
 
     # --- connection ------------------------------------------------------------------------------------------
     def _connect(self, server: socket.socket, processes: list) -> None:
         server.settimeout(ACCEPT_POLL_S)
-        names = [f"bot{i}" if a in self.bot_agents else self.opt.opponent for i, a in enumerate(self.agents)]
         agent_ids = [self.bot.agent_id if a in self.bot_agents else f"scripted/{self.opt.opponent}"
                      for a in self.agents]
         teams = [self.match.state.cars[a].team_num for a in self.agents]
-        config = packets.match_configuration(names, teams, self._player_ids(), agent_ids)
+        config = packets.match_configuration(self.names, teams, self.player_ids, agent_ids)
         deadline = time.perf_counter() + CONNECT_TIMEOUT_S
         for slot in range(len(self.bot_agents)):
             while True:  # bots of one agent id get their cars in the order they connect
@@ -330,7 +329,7 @@ class RealTimeMatch:
                                       f"'{self.bot.agent_id}'")
             link.send(config)  # the real core's order: match configuration and field info at once, then the
             link.send(packets.field_info(self.engine._arena))  # car reserved for this agent id (first come)
-            link.send(packets.controllable(teams[index], index, self._player_ids()[index]))
+            link.send(packets.controllable(teams[index], index, self.player_ids[index]))
             self.links.append(link)
         for slot, link in enumerate(self.links):
             try:
@@ -344,17 +343,14 @@ class RealTimeMatch:
     def run(self) -> MatchReport:
         started = time.perf_counter()
         state = self._reset()
-        player = load_player_config(self.folder.resolve() / "bot.toml", BLUE_TEAM)
-        self.bot = player.variety
         server = socket.create_server(("127.0.0.1", 0))
         port = server.getsockname()[1]
         processes = []
         for slot, (team, _) in enumerate(self.opt.bot_slots):
             log_path = self.log_dir / f"bot{slot}.log"
-            process, _ = start_bot(self.folder, team, port, log_path)
-            processes.append(process)
+            processes.append(start_bot(self.bot, port, log_path))
             index = self.agents.index(self.bot_agents[slot])
-            self.records.append(BotRecord(team, index, str(self.bot_agents[slot]), log_path))
+            self.records.append(BotRecord(team, index, self.bot_agents[slot], log_path))
         try:
             self._connect(server, processes)
             self._play(state)
@@ -367,8 +363,9 @@ class RealTimeMatch:
             server.close()
             for record, process in zip(self.records, processes):
                 record.exit_code = _stop(process, grace_s=10.0)
-            for link in self.links:
+            for link, record in zip(self.links, self.records):
                 link.conn.close()
+                record.inputs, record.wrong_index_inputs = link.total_inputs, link.wrong_index
         return MatchReport(self.frame, self.phases, self.scores[0], self.scores[1], self.kickoffs,
                            time.perf_counter() - started, self.records, self.core_lag_ticks)
 
@@ -425,7 +422,7 @@ class RealTimeMatch:
         """One physics tick on every car's latest controls: the bots' last inputs, the scripted actions."""
         actions = {a: row[None] for a, row in zip(self.scripted_agents, scripted_rows)}
         for controls, agent in zip(self._controls, self.bot_agents):
-            actions[agent] = _controls_row(controls)[None]
+            actions[agent] = controls_row(controls)[None]
         state = self.engine.step(actions, {})
         for record, agent in zip(self.records, self.bot_agents):
             record.touches += state.cars[agent].ball_touches > 0
@@ -440,8 +437,6 @@ class RealTimeMatch:
             if arrived:
                 self._silent_since[k] = now
             record.connection_lost = record.connection_lost or link.closed
-            record.inputs = link.total_inputs
-            record.wrong_index_inputs = link.wrong_index
             if self._last_phase not in PLAY_PHASES or not self._sent_to[k]:
                 continue
             record.play_packets += 1
@@ -450,7 +445,7 @@ class RealTimeMatch:
             if self._awaited is not None:
                 record.decision_ticks += 1
                 record.missed += arrived == 0
-                record.decisions.append(Decision(self.frame, self._awaited, controls if arrived else None))
+                record.decisions.append(Decision(self._awaited, controls if arrived else None))
 
     def _next_tick(self) -> None:
         """Wait for the next 1/120 s of wall time, then count each bot's answers to the packet sent last.
@@ -491,12 +486,3 @@ class RealTimeMatch:
             except OSError:
                 record.connection_lost = True
         self._sent_at = time.perf_counter()
-
-    _last_phase: flat.MatchPhase = flat.MatchPhase.Inactive
-    _sent_at = 0.0
-    _jitter_s = 0.0
-    #: Ticks the core itself started late (its own work kept it past the schedule by > CORE_LAG_TOLERANCE_S).
-    core_lag_ticks = 0
-    #: The state the bots decided on when the last packet was sent (their new action answers that packet).
-    _awaited: Optional[GameState] = None
-    _decided_on: Optional[GameState] = None

@@ -36,28 +36,27 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rl-trainer" / "bot-venvs"
 
 
-def venv_key(requirements: Path, python: str = sys.executable) -> str:
-    """Cache key: the requirements' text and the interpreter's version (a venv is tied to both)."""
-    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
-                             check=True).stdout
-    return hashlib.sha256(Path(requirements).read_bytes() + version.encode()).hexdigest()[:16]
+def venv_key(requirements: Path) -> str:
+    """Cache key: the requirements' text and this interpreter's version (a venv is tied to both)."""
+    return hashlib.sha256(Path(requirements).read_bytes() + sys.version.encode()).hexdigest()[:16]
 
 
-def bot_venv(requirements: Path, cache_dir: Optional[Path] = None, python: str = sys.executable) -> tuple[Path, bool]:
-    """The venv holding ``requirements`` (made now unless cached) and whether it was made now.
+def bot_venv(requirements: Path, cache_dir: Optional[Path] = None) -> tuple[Path, bool]:
+    """The venv holding ``requirements`` (made now with this interpreter unless cached) and whether it was made
+    now.
 
     :raises VenvError: pip could not install the requirements (its output tail in the message).
     """
     requirements = Path(requirements).resolve()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / venv_key(requirements, python)
+    target = cache_dir / venv_key(requirements)
     with open(cache_dir / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two checks at once make one venv
         if (target / COMPLETE_MARK).is_file():
             return target, False
         shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([python, "-m", "venv", str(target)], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, capture_output=True)
         pip = subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
                               "--quiet", "-r", str(requirements)], capture_output=True, text=True,
                              cwd=requirements.parent, timeout=INSTALL_TIMEOUT_S)
