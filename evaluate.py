@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from config import ConfigError, league_match_counts, load_config
 from envs.components import smallest_team_size
-from envs.vec_env import eval_env_config, make_local_vec_env
+from vecenv.subproc import eval_env_config, make_local_vec_env
 from envs.scripted import SCRIPTED_NAMES
 from play.match import PolicyDriver, StepObserver, lookup_table, make_driver, play_episodes, summarize_episodes
 from training.model_files import inspect_pair

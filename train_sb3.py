@@ -42,9 +42,10 @@ from callbacks import (
     make_eval_callback,
 )
 from callbacks.torch_threads import make_threads_callback
-from envs.vec_env import available_cores, close_vec_env, resolve_num_envs
+from vecenv.subproc import available_cores, close_vec_env, resolve_num_envs
 from envs.components import team_sizes
-from envs.selfplay_vec_env import WorkerError
+from vecenv.ray_backend import ActorsNotPlaced
+from vecenv.selfplay import WorkerError
 from league.league import League
 from training.model_files import PairInfo
 from training.runs import (
@@ -457,6 +458,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         hold_stop_signals()
         say(f"\n{stop.name}: stopped before training started; nothing new to save.", error=True)
         return stop.exit_code
+    except ActorsNotPlaced as exc:  # the Ray cluster cannot hold the configured actors
+        say(f"error: {exc}", error=True)
+        return EXIT_BAD_INPUT
     finally:
         if env is not None:
             close_vec_env(env)

@@ -141,7 +141,7 @@ def run_ceiling(env_cfg: EnvironmentConfig, seconds: float, processes: int, seed
     :return: (total agent-steps, summed rate in agent-steps per second, longest wall seconds measured).
     :raises RuntimeError: a worker failed (its traceback is in the message).
     """
-    from envs.vec_env import single_threaded_children
+    from vecenv.subproc import single_threaded_children
 
     spec = spec_from_config(env_cfg, seconds)
     ctx = mp.get_context("spawn")

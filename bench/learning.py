@@ -490,7 +490,7 @@ def plot_league(log_dir: Path, png: Path) -> Optional[Path]:
 
 def parallel_runs(args: argparse.Namespace, n_jobs: int) -> tuple[int, int]:
     """(runs at once, self-play workers per run; 0 = the config's own)."""
-    from envs.vec_env import available_cores
+    from vecenv.subproc import available_cores
 
     cores = available_cores()
     at_once = args.parallel or max(1, cores // CORES_PER_RUN)

@@ -168,15 +168,15 @@ def measure_env_parts(cfg: Config, seconds: float) -> dict[str, float]:
     """Seconds per agent-step of each worker part (:data:`WORKER_PARTS`), on the ``env`` stage's in-process
     env (:func:`bench.stages.in_process_env`: self-play, the workers' match groups; subproc, one env).
 
-    Self-play with the batched path (``envs/batched.py``): reading the ``GameState`` objects into arrays counts as
+    Self-play with the batched path (``vecenv/batched.py``): reading the ``GameState`` objects into arrays counts as
     engine glue, the actions of every car (lookup table, league opponents) as action parsing, the writes to the
     shared arrays and the resets as env wrapper + resets."""
-    import envs.batched
+    import vecenv.batched
     from bench.stages import in_process_env, run_for
 
     env = in_process_env(cfg)
     timers = Timers()
-    state_arrays = envs.batched.StateArrays
+    state_arrays = vecenv.batched.StateArrays
     if env.match is not None:
         _patch_match(env.match, timers, components=True)
     for group in env.groups:
@@ -187,14 +187,14 @@ def measure_env_parts(cfg: Config, seconds: float) -> dict[str, float]:
             timers.patch(group.batched, "rewards", "reward")
             timers.patch(group.batched, "dones", "done_conditions")
             timers.patch(group, "_actions", "action_parsing")
-        envs.batched.StateArrays = timers.wrap(state_arrays, "gather")
+        vecenv.batched.StateArrays = timers.wrap(state_arrays, "gather")
     step = timers.wrap(env.step, "env_total")
     try:
         run_for(0.0, step)  # warm-up
         timers.clear()
         steps, _ = run_for(seconds, step, warmup=0)
     finally:
-        envs.batched.StateArrays = state_arrays
+        vecenv.batched.StateArrays = state_arrays
         env.close()
     t = timers.seconds
     parts = {

@@ -1,5 +1,5 @@
 """The benchmark's stages after the ceiling: each builds what it measures with the trainer's own functions
-(``envs.vec_env.EnvFactory``, ``training.setup.make_training_env`` / ``make_model``), warms up, measures for
+(``vecenv.subproc.EnvFactory``, ``training.setup.make_training_env`` / ``make_model``), warms up, measures for
 a given number of wall seconds, and closes every env (and so every worker process) before returning.
 
 Units: agent-steps are decisions of learning cars, i.e. SB3 timesteps: one vec-env step of ``num_envs``
@@ -92,7 +92,7 @@ class InProcessEnv:
     :param step: one decision of every learning car with random actions, resetting on episode end;
         returns the agent-steps done.
     :param close: frees the matches. :param detail: one line saying what runs.
-    :param groups: self-play: the workers' match groups (:class:`envs.selfplay_worker.MatchGroup`), all here.
+    :param groups: self-play: the workers' match groups (:class:`vecenv.worker.MatchGroup`), all here.
     """
 
     match: Any
@@ -104,7 +104,7 @@ class InProcessEnv:
 
 def in_process_env(cfg: Config) -> InProcessEnv:
     """Self-play: every match of the config, split into the workers' match groups as the vec env splits them
-    (:func:`envs.selfplay_worker.plan_workers`), stepped one group after the other in this process with random
+    (:func:`vecenv.worker.plan_workers`), stepped one group after the other in this process with random
     actions (league opponents: random actions from the trainer, or a scripted driver, redrawn every 50 steps):
     the workers' own code path and per-car cost, on one core. Subproc: one ``RocketLeagueEnv`` (the learning car
     acts, the others follow ``opponent_policy``)."""
@@ -113,8 +113,8 @@ def in_process_env(cfg: Config) -> InProcessEnv:
     import numpy as np
     from envs.components import selfplay_team_sizes, team_sizes
     from envs.scripted import SCRIPTED_NAMES
-    from envs.selfplay_worker import MatchGroup, SharedArrays, plan_workers
-    from envs.vec_env import EnvFactory, available_cores
+    from vecenv.worker import MatchGroup, SharedArrays, plan_workers
+    from vecenv.subproc import EnvFactory, available_cores
     from config import league_match_counts
 
     env_cfg, seed = cfg.environment, cfg.training.seed
@@ -329,7 +329,7 @@ def on_ray(cfg: Config, cores: int) -> Config:
 
 
 def measure_ray_link(env: Any, calls: int = 50) -> dict[str, float]:
-    """What one trainer <-> actor step costs on the wire, on a :class:`envs.ray_vec_env.RayVecEnv` (the
+    """What one trainer <-> actor step costs on the wire, on a :class:`vecenv.ray_backend.RayVecEnv` (the
     ``train_ray`` stage's, see :func:`on_ray`): the median round trip of an empty actor call (ms) and the
     pickled bytes of one step's request and reply."""
     import pickle

@@ -142,7 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from bench import stages
     from envs.components import team_sizes
-    from envs.vec_env import available_cores, resolve_num_envs
+    from vecenv.subproc import available_cores, resolve_num_envs
     from config import league_match_counts
 
     cores = available_cores()

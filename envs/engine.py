@@ -36,7 +36,7 @@ class RepeatedActionEngine(RocketSimEngine):
     def step_controls(self, controls: Dict[AgentID, np.ndarray], ticks: int) -> GameState:
         """One decision: every car holds its 8 controls (``controls[agent]``, shape (8,), rlgym's order: throttle,
         steer, pitch, yaw, roll, jump, boost, handbrake) for ``ticks`` physics ticks. Same as :meth:`step` with
-        ``ticks`` identical rows per car; the self-play worker calls it directly (``envs/batched.py``)."""
+        ``ticks`` identical rows per car; the self-play worker calls it directly (``vecenv/batched.py``)."""
         if self._rlbot_delay:
             self._arena.step(1)
         for agent_id, row in controls.items():
@@ -52,7 +52,7 @@ class RepeatedActionEngine(RocketSimEngine):
     def _get_state(self) -> GameState:
         """rlgym's ``RocketSimEngine._get_state`` (the same ``GameState``, field for field), with less Python per car.
 
-        Why: after the batched obs and rewards (``envs/batched.py``), copying RocketSim's state into rlgym's
+        Why: after the batched obs and rewards (``vecenv/batched.py``), copying RocketSim's state into rlgym's
         objects cost as much as the physics. Here the ``Car`` / ``PhysicsObject`` slots are filled directly
         instead of through their ``__init__`` and property setters, and the arena's boost pads are listed once.
         ``tests/test_selfplay.py`` compares every field with the stock method.

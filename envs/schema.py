@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, NonNegativeInt, PositiveInt,
-                      StrictBool, Tag)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat,
+                      PositiveInt, StrictBool, Tag)
 from typing_extensions import Annotated, TypedDict
 
 #: Team size of each match size named under ``environment.selfplay.matches`` and ``league.matches``.
@@ -120,6 +120,7 @@ class RayConfig(Section):
     workers_per_actor: NonNegativeInt
     num_cpus: NonNegativeInt
     object_store_mb: NonNegativeInt
+    timeout_s: PositiveFloat
 
 
 #: The ``rewards:`` section: part name -> weight (built-in part) or custom part with its weight.

@@ -1,6 +1,6 @@
 """The league: who drives the opponent team of every league match, the pool of past versions, and the ratings.
 
-:class:`League` is the trainer-side :class:`envs.selfplay_vec_env.Opponents` of the self-play vec env. At every
+:class:`League` is the trainer-side :class:`vecenv.selfplay.Opponents` of the self-play vec env. At every
 league episode's start it draws the opponent kind by ``league.shares`` (past version, scripted bot, current
 policy) and, within the kind, the opponent that makes the game most even (weight ``p(1-p)``, ``p`` the current
 policy's win probability from the ratings, floored at ``min_pick_weight`` of the largest weight). Opponent
@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from config.schema import LeagueConfig, Shares
 from envs.scripted import SCRIPTED_NAMES
-from envs.selfplay_worker import TRAINER_DRIVEN
+from vecenv.worker import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
 from league.stacked import StackedActors, can_stack
 from training.actor import actor_logits

@@ -1,4 +1,4 @@
-"""The self-play worker's batched step (``envs/batched.py``) gives what rlgym's per-match ``RLGym.step`` gives.
+"""The self-play worker's batched step (``vecenv/batched.py``) gives what rlgym's per-match ``RLGym.step`` gives.
 
 Two worker match groups, one batched and one stepping each match through rlgym, run the same seeded matches
 on the same actions; every shared array must agree after every step: observations bit for bit, done flags,
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from config import load_config
-from envs.selfplay_worker import MatchGroup, SharedArrays, plan_workers
+from vecenv.worker import MatchGroup, SharedArrays, plan_workers
 from tests.helpers import BallIntoOrangeGoalMutator
 
 ALL_PARTS = {"goal": 10.0, "touch": 1.0, "player_to_ball": 5.0, "speed_to_ball": 2.0, "face_ball": 0.5,

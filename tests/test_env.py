@@ -8,7 +8,7 @@ from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
 from envs.rocket_league_env import RocketLeagueEnv
-from envs.vec_env import EnvFactory, close_vec_env, make_subproc_vec_env, single_threaded_children
+from vecenv.subproc import EnvFactory, close_vec_env, make_subproc_vec_env, single_threaded_children
 from tests.helpers import BallIntoOrangeGoalMutator, fast_config
 
 

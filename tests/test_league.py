@@ -15,8 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from config.schema import Shares
 from envs.scripted import SCRIPTED_NAMES
-from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
-from envs.selfplay_worker import TRAINER_DRIVEN
+from vecenv.base import ScriptedOpponents
+from vecenv.selfplay import SelfPlayVecEnv
+from vecenv.worker import TRAINER_DRIVEN
 from league.league import League
 from league.ratings import ANCHORS, CURRENT, Ratings
 from tests.helpers import FAST_TRAIN, BallIntoOrangeGoalMutator, fast_config, run_cli, run_module, set_args

@@ -24,7 +24,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from callbacks.checkpoint import save_or_warn
 from callbacks.stop import PendingStopCallback
 from tests.helpers import FAST_TRAIN, REPO, descendants, fast_config, run_cli, set_args, shm_files
-from envs.vec_env import eval_env_config, make_local_vec_env
+from vecenv.subproc import eval_env_config, make_local_vec_env
 from training.model_files import inspect_pair
 from training.runs import find_resume_pair
 from training.saving import save_pair

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
+from vecenv.base import ScriptedOpponents
+from vecenv.selfplay import SelfPlayVecEnv
 from tests.helpers import fast_config, play
-from training.pipeline import PipelinedPPO
+from training.pipeline import GroupWrappers, PipelinedPPO
 from training.setup import make_model, make_training_env
 
 
@@ -105,3 +108,89 @@ def test_stepping_groups_gives_what_a_whole_step_gives():
                 assert all((x is None and y is None) or np.array_equal(x, y) for x, y in zip(a, b))
             else:
                 np.testing.assert_array_equal(a, b)
+
+
+class Replay(VecEnv):
+    """A vec env that gives back recorded steps (observations, rewards, dones with terminal observations): the same
+    data for SB3's wrappers and for the pipeline's copy of them."""
+
+    def __init__(self, first_obs: np.ndarray, steps: list[tuple]):
+        super().__init__(len(first_obs), spaces.Box(-np.inf, np.inf, first_obs.shape[1:], np.float32),
+                         spaces.Discrete(2))
+        self.first_obs, self.steps, self.t = first_obs, steps, 0
+
+    def reset(self):
+        return self.first_obs.copy()
+
+    def step_async(self, actions):
+        pass
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.steps[self.t]
+        self.t += 1
+        return obs.copy(), rewards.copy(), dones.copy(), [dict(i) for i in infos]
+
+    def close(self):
+        pass
+
+    def get_attr(self, attr_name, indices=None):
+        return [None] * self.num_envs
+
+    def set_attr(self, attr_name, value, indices=None):
+        pass
+
+    def env_method(self, method_name, *args, indices=None, **kwargs):
+        return [None] * self.num_envs
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * self.num_envs
+
+
+def test_group_wrappers_do_what_sb3s_vecmonitor_and_vecnormalize_do():
+    """training/pipeline.py applies VecMonitor's and VecNormalize's step to one group's slots at a time, following
+    the pinned SB3's code. On the same steps, for all slots at once, it must give exactly what SB3's own wrappers
+    give (normalized observations and rewards, terminal observations, episode records, running statistics); in two
+    groups, the same statistics up to float rounding. A new SB3 whose wrappers step differently fails here."""
+    rng = np.random.default_rng(0)
+    n, size = 6, 5
+    steps = []
+    for _ in range(30):
+        dones = rng.random(n) < 0.2
+        infos = [{"reward_parts": {"a": 1.0}} for _ in range(n)]
+        for i in np.flatnonzero(dones):
+            infos[i].update(terminal_observation=rng.normal(3, 2, size).astype(np.float32),
+                            **{"TimeLimit.truncated": bool(rng.random() < 0.5)})
+        steps.append((rng.normal(3, 2, (n, size)).astype(np.float32), rng.normal(1, 3, n).astype(np.float32), dones,
+                      infos))
+    first = rng.normal(3, 2, (n, size)).astype(np.float32)
+
+    def stack() -> VecNormalize:
+        env = VecNormalize(VecMonitor(Replay(first, steps)), gamma=0.97, clip_obs=5.0, clip_reward=4.0)
+        env.reset()
+        return env
+
+    theirs, ours, halves = stack(), stack(), stack()
+    whole, groups = GroupWrappers(ours), GroupWrappers(halves)
+    for obs, rewards, dones, infos in steps:
+        want = theirs.step(np.zeros(n))
+        got = whole.apply(slice(0, n), obs.copy(), rewards.copy(), dones, [dict(i) for i in infos])
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        for have, expected in zip(got[2], want[3]):
+            assert set(have) == set(expected)
+            if "episode" in expected:
+                assert (have["episode"]["r"], have["episode"]["l"]) == (expected["episode"]["r"],
+                                                                        expected["episode"]["l"])
+            if "terminal_observation" in expected:
+                np.testing.assert_array_equal(have["terminal_observation"], expected["terminal_observation"])
+        for part in (slice(0, n // 2), slice(n // 2, n)):
+            groups.apply(part, obs[part].copy(), rewards[part].copy(), dones[part],
+                         [dict(i) for i in infos[part]])
+    for mine, how in ((ours, np.testing.assert_array_equal),
+                      (halves, lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9))):
+        for name in ("mean", "var", "count"):
+            how(getattr(mine.obs_rms, name), getattr(theirs.obs_rms, name))
+            how(getattr(mine.ret_rms, name), getattr(theirs.ret_rms, name))
+        how(mine.returns, theirs.returns)
+        how(mine.venv.episode_returns, theirs.venv.episode_returns)
+        assert mine.venv.episode_count == theirs.venv.episode_count

@@ -13,18 +13,20 @@ import numpy as np
 import psutil
 import pytest
 
-from envs.selfplay_vec_env import ScriptedOpponents, SelfPlayVecEnv
+from vecenv.base import ScriptedOpponents
+from vecenv.selfplay import SelfPlayVecEnv
 from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args, start_training, write_custom_parts
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from config.schema import RayConfig  # noqa: E402
-from envs.ray_vec_env import RayVecEnv  # noqa: E402
+from vecenv.ray_backend import ActorsNotPlaced, RayVecEnv, runtime_env  # noqa: E402
 
 OBJECT_STORE = 80 * 2**20
 #: Two actors of one CPU each, spread over the nodes, one worker process inside each.
-RAY_CFG = RayConfig(address="auto", actors=2, cpus_per_actor=0.5, workers_per_actor=1, num_cpus=0, object_store_mb=0)
+RAY_CFG = RayConfig(address="auto", actors=2, cpus_per_actor=0.5, workers_per_actor=1, num_cpus=0, object_store_mb=0,
+                    timeout_s=10.0)
 
 
 def ray_processes() -> list[psutil.Process]:
@@ -43,8 +45,7 @@ def cluster():
                                                            "include_dashboard": False})
     cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}})
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env())
     yield cluster
     ray.shutdown()
     cluster.shutdown()
@@ -80,14 +81,24 @@ def test_same_seed_same_rollout_as_the_local_vec_env(cluster):
     assert ray.is_initialized()  # the env joined the cluster: it leaves it running
 
 
-def test_removing_a_node_does_not_stop_the_env(cluster):
-    """The actor on a removed node is replaced on the remaining one: its slots end as truncated, stepping goes on."""
+def test_a_hung_actor_and_a_lost_node_are_replaced(cluster):
+    """An actor that stops answering (SIGSTOP) is noticed within ``ray.timeout_s`` and replaced in its placement
+    bundle; the actor on a removed node is replaced on the remaining one. Their slots end as truncated, stepping goes
+    on."""
     cfg = fast_config("environment.selfplay.matches.1v1=2")
-    env = RayVecEnv(cfg.environment, cfg.rewards, seed=1, ray_cfg=RAY_CFG)
+    env = RayVecEnv(cfg.environment, cfg.rewards, seed=1, ray_cfg=RAY_CFG.model_copy(update={"timeout_s": 2.0}))
     try:
         env.reset()
         for _ in range(3):
             env.step(np.zeros(env.num_envs, dtype=np.int64))
+        hung = env.actor_info()[0]["pid"]
+        os.kill(hung, signal.SIGSTOP)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            obs, rewards, dones, infos = env.step(np.zeros(env.num_envs, dtype=np.int64))
+        assert env.restarts == 1 and infos[0].get("worker_restarted") and dones[0], infos[0]
+        assert any("GetTimeoutError" in str(w.message) for w in caught)
+        assert hung not in {info["pid"] for info in env.actor_info()}
         hosts_before = env.actor_info()
         used = {info["node_id"] for info in hosts_before}
         node = next(n for n in cluster.worker_nodes if n.node_id in used)  # a non-head node running an actor
@@ -98,11 +109,19 @@ def test_removing_a_node_does_not_stop_the_env(cluster):
             for _ in range(5):
                 obs, rewards, dones, infos = env.step(np.zeros(env.num_envs, dtype=np.int64))
                 restarted += [slot for slot, info in enumerate(infos) if info.get("worker_restarted")]
-        assert env.restarts >= 1 and restarted, hosts_before
+        assert env.restarts >= 2 and restarted, hosts_before
         assert any("died" in str(w.message) for w in caught)
         assert obs.shape == (env.num_envs, 172) and np.isfinite(obs).all()
     finally:
         env.close()
+
+
+def test_more_actor_cpus_than_the_cluster_has_stops_at_once(cluster):
+    cfg = fast_config("environment.selfplay.matches.1v1=3")
+    with pytest.raises(ActorsNotPlaced, match=r"ray.actors 3 x ray.cpus_per_actor 1 = 3 CPUs, but the Ray cluster "
+                                              r"has \d; lower ray.actors or ray.cpus_per_actor"):
+        RayVecEnv(cfg.environment, cfg.rewards, seed=1,
+                  ray_cfg=RAY_CFG.model_copy(update={"actors": 3, "cpus_per_actor": 1.0}))
 
 
 def test_training_on_ray_writes_the_usual_pair_and_leaves_nothing_running(tmp_path):

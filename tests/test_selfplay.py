@@ -21,8 +21,9 @@ from rlgym.rocket_league.sim import RocketSimEngine
 from envs.components import build_match, selfplay_team_sizes
 from envs.obs import FastDefaultObs
 from envs.scripted import ScriptedDriver
-from envs.selfplay_vec_env import SelfPlayVecEnv, WorkerError, probe_spaces
-from envs.selfplay_worker import MatchGroup, SharedArrays, WorkerPlan, plan_workers
+from vecenv.base import probe_spaces
+from vecenv.selfplay import SelfPlayVecEnv, WorkerError
+from vecenv.worker import MatchGroup, SharedArrays, WorkerPlan, plan_workers
 from tests.helpers import BallIntoOrangeGoalMutator, fast_config
 
 POS_COEF = DefaultObs().POS_COEF
@@ -259,7 +260,8 @@ def test_idle_action_index_is_all_zero_controls():
 
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_fast_default_obs_equals_rlgyms_default_obs(size):
-    cfg = selfplay_config("1v1=1")
+    """On random states (rlgym-tools' random physics: cars and ball anywhere, moving) and random actions."""
+    cfg = selfplay_config("1v1=1", extra=("environment.random_start_share=1.0",))
     match, _ = build_match(cfg.environment, cfg.rewards, team_sizes=(size, size))
     assert isinstance(match.obs_builder, FastDefaultObs)
     reference = DefaultObs(zero_padding=cfg.environment.obs_zero_padding)

@@ -44,6 +44,11 @@ class GroupWrappers:
 
     def __init__(self, env: VecNormalize):
         self.norm, self.monitor = env, env.venv
+        # VecNormalize keeps the last raw observations and rewards of every slot; here they are written per group.
+        if getattr(env, "old_obs", None) is None or len(env.old_obs) != env.num_envs:
+            env.old_obs = np.zeros((env.num_envs, *env.observation_space.shape), dtype=np.float32)
+        if len(getattr(env, "old_reward", ())) != env.num_envs:
+            env.old_reward = np.zeros(env.num_envs, dtype=np.float32)
 
     def apply(self, slots: slice, obs: np.ndarray, rewards: np.ndarray, dones: np.ndarray,
               infos: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
@@ -138,10 +143,6 @@ class PipelinedPPO(PPO):
         base = env.unwrapped
         groups = base.group_slices(max(1, self.pipeline_groups))
         wrappers = GroupWrappers(env)
-        if getattr(env, "old_obs", None) is None or len(env.old_obs) != env.num_envs:
-            env.old_obs = np.zeros_like(self._last_obs)
-        if len(getattr(env, "old_reward", ())) != env.num_envs:
-            env.old_reward = np.zeros(env.num_envs, dtype=np.float32)
         self.policy.set_training_mode(False)
         n_steps = 0
         rollout_buffer.reset()

@@ -15,10 +15,11 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from config.schema import Config, TrainingConfig, part_name
 from config import ConfigError, league_match_counts
-from envs.selfplay_vec_env import make_selfplay_vec_env, probe_spaces
+from vecenv.base import probe_spaces
+from vecenv.selfplay import make_selfplay_vec_env
 from training.mirror import RolloutMirror
 from training.pipeline import PipelinedPPO
-from envs.vec_env import eval_env_config, make_local_vec_env, make_subproc_vec_env
+from vecenv.subproc import eval_env_config, make_local_vec_env, make_subproc_vec_env
 from envs.components import lookup_table, team_sizes
 from training.model_files import BadModelFile, normalizer_obs_shape, read_model_data, read_normalizer
 
@@ -65,7 +66,7 @@ def make_vec_env(cfg: Config, num_envs: int, seed: int) -> VecEnv:
     matches; ``num_envs`` is its learning-car count, see ``resolve_num_envs``) or ``SubprocVecEnv`` with ``num_envs`` processes."""
     env_cfg = cfg.environment
     if env_cfg.vec_env == "selfplay" and env_cfg.selfplay.backend == "ray":
-        from envs.ray_vec_env import RayVecEnv
+        from vecenv.ray_backend import RayVecEnv
 
         return RayVecEnv(env_cfg, cfg.rewards, seed, cfg.ray, env_cfg.selfplay.max_worker_restarts,
                          team_sizes(league_match_counts(cfg)))
@@ -93,7 +94,7 @@ def make_eval_env(cfg: Config, seed: int) -> VecNormalize:
     """One in-process env whose normalizer is frozen (``training=False``) and leaves rewards raw.
 
     Its statistics are copied from the training normalizer before each evaluation. In self-play mode the
-    learning car plays against do-nothing cars (:func:`envs.vec_env.eval_env_config`).
+    learning car plays against do-nothing cars (:func:`vecenv.subproc.eval_env_config`).
     """
     env_cfg = eval_env_config(cfg.environment, league_match_counts(cfg))
     venv = VecMonitor(make_local_vec_env(env_cfg, cfg.rewards, seed + EVAL_SEED_OFFSET))

@@ -5,9 +5,9 @@ SB3 has no RLGym v2 adapter for self-play (rlgym-tools v2 dropped ``SB3MultipleI
 
 * ``num_envs`` = the number of cars in all configured matches (``environment.selfplay.matches``); both teams
   act with the learning policy and every car's experience is a sample;
-* the matches are spread over ``num_workers`` processes (:func:`envs.selfplay_worker.plan_workers`), each
+* the matches are spread over ``num_workers`` processes (:func:`vecenv.worker.plan_workers`), each
   stepping its matches in turn; observations, actions, rewards and flags go through shared memory
-  (:class:`envs.selfplay_worker.SharedArrays`), the pipes carry one tiny command and answer per worker;
+  (:class:`vecenv.worker.SharedArrays`), the pipes carry one tiny command and answer per worker;
 * per-slot semantics are SB3's: a goal ends the match for all its cars (``done``, no bootstrap), so does the
   no-touch timeout when ``no_touch_timeout_terminal`` (else it truncates); the time limit truncates it (``done``
   with ``info["TimeLimit.truncated"]``), every ended slot carries
@@ -29,59 +29,21 @@ import multiprocessing as mp
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional, Protocol, Sequence
+from typing import Any, Optional, Sequence
 
-import gymnasium as gym
 import numpy as np
 from rlgym.api import StateMutator
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from envs.components import build_match, selfplay_team_sizes
 from envs.schema import EnvironmentConfig, Rewards
-from envs.scripted import SCRIPTED_NAMES
-from envs.selfplay_worker import TRAINER_DRIVEN, SharedArrays, WorkerPlan, plan_workers, worker_main
-from envs.vec_env import available_cores, single_threaded_children
+from vecenv.base import MatchesVecEnv, Opponents
+from vecenv.subproc import available_cores, single_threaded_children
+from vecenv.worker import TRAINER_DRIVEN, SharedArrays, plan_workers, worker_main
 
 #: Seconds a worker may take to start (spawn, imports, building its matches) before the run stops.
 START_TIMEOUT_S = 300.0
 #: Seconds ``close`` waits for a worker to exit before terminating it.
 CLOSE_TIMEOUT_S = 10.0
-
-
-class Opponents(Protocol):
-    """Who drives the opponent team of each league match (``league/`` implements it for training).
-
-    ``assign`` returns an ``opp_kind``: :data:`envs.selfplay_worker.TRAINER_DRIVEN` (then ``act`` gives the
-    actions) or ``1 + i`` for the scripted driver ``SCRIPTED_NAMES[i]``.
-    """
-
-    def assign(self, match: int) -> int:
-        """Choose the opponent of league match ``match`` for its next episode."""
-
-    def result(self, match: int, outcome: Optional[int], touched: bool = False) -> None:
-        """League match ``match`` ended: +1 the learning team scored, -1 it conceded, 0 no goal; None: lost with
-        a restarted worker (no result). ``touched``: a car of the learning team touched the ball in the episode."""
-
-    def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
-        """Actions ``[n]`` for trainer-driven opponent cars with raw observations ``obs`` ``[n, obs_size]`` in
-        league matches ``matches`` ``[n]``."""
-
-
-class ScriptedOpponents:
-    """Default :class:`Opponents`: a scripted driver drawn uniformly for every episode (no trainer-side policy)."""
-
-    def __init__(self, names: Sequence[str] = SCRIPTED_NAMES, seed: int = 0):
-        self.kinds = [1 + SCRIPTED_NAMES.index(name) for name in names]
-        self.rng = np.random.default_rng(seed)
-
-    def assign(self, match: int) -> int:
-        return int(self.rng.choice(self.kinds))
-
-    def result(self, match: int, outcome: Optional[int], touched: bool = False) -> None:
-        pass
-
-    def act(self, obs: np.ndarray, matches: np.ndarray) -> np.ndarray:
-        raise RuntimeError("ScriptedOpponents drive no opponent from the trainer")
 
 
 class WorkerError(RuntimeError):
@@ -95,24 +57,7 @@ class _Worker:
     generation: int
 
 
-def probe_spaces(env_cfg: EnvironmentConfig, reward_weights: Rewards) -> tuple[gym.spaces.Box, gym.spaces.Discrete,
-                                                                                     tuple[str, ...]]:
-    """Observation space, action space and reward-part names of the configured match, from a throwaway 1v1.
-
-    Every team size gives the same observation size (the obs builders pad to ``obs_zero_padding`` cars).
-    """
-    match, reward_fn = build_match(env_cfg, reward_weights, team_sizes=(1, 1))
-    try:
-        obs = match.reset()
-        size = next(iter(obs.values())).shape[0]
-        n_actions = len(match.action_parser.parser._lookup_table)
-    finally:
-        match.close()
-    return (gym.spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32), gym.spaces.Discrete(n_actions),
-            reward_fn.names)
-
-
-class SelfPlayVecEnv(VecEnv):
+class SelfPlayVecEnv(MatchesVecEnv):
     """All cars of ``environment.selfplay.matches`` as SB3 env slots (module docstring).
 
     :param env_cfg: the config's ``environment`` section (``selfplay.matches`` sets the matches).
@@ -123,27 +68,21 @@ class SelfPlayVecEnv(VecEnv):
     :param state_mutator: a picklable mutator replacing the configured ones after the team-size one (tests use
         it to force goals).
     :param league_sizes: cars per team of each league match (after the self-play matches' slots).
-    :param opponents: who drives the league opponents (default: :class:`ScriptedOpponents`); see
+    :param opponents: who drives the league opponents (default: :class:`vecenv.base.ScriptedOpponents`); see
         :meth:`set_opponents`.
     :param first_match: run-wide index of this env's first match (a share of a run on a Ray actor).
     """
 
+    unit_name = "self-play worker"
+
     def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int,
                  num_workers: int = 0, max_restarts: int = 10, state_mutator: Optional[StateMutator] = None,
                  league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None, first_match: int = 0):
-        team_sizes = selfplay_team_sizes(env_cfg)
-        observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
-        super().__init__(2 * sum(team_sizes) + sum(league_sizes), observation_space, action_space)
-        self.env_cfg, self.reward_weights, self.state_mutator = env_cfg, reward_weights, state_mutator
-        self.team_sizes, self.league_sizes = team_sizes, list(league_sizes)
-        self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
-        self.plans: list[WorkerPlan] = plan_workers(team_sizes, num_workers or available_cores(), league_sizes,
-                                                    first_match)
+        super().__init__(env_cfg, reward_weights, seed, league_sizes, opponents)
+        self.state_mutator = state_mutator
+        self._set_plans(plan_workers(self.team_sizes, num_workers or available_cores(), league_sizes, first_match))
         league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
                               key=lambda m: m.league_index)
-        #: Per league match: its first learning slot; per opponent row: its league match.
-        self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
-        self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
         #: Every league slot (learning cars of league matches) and its league match; per league match, whether its
         #: learning team touched the ball in the episode so far.
         self._league_slots = np.array([m.first_slot + i for m in league_plans for i in range(m.team_size)],
@@ -153,20 +92,15 @@ class SelfPlayVecEnv(VecEnv):
         #: Per worker: the opponent rows of its league matches.
         self._opp_rows = [np.array([m.first_opp + i for m in plan.matches if m.league_index is not None
                                     for i in range(m.team_size)], dtype=np.int64) for plan in self.plans]
-        self._groups: list[list[int]] = [list(range(len(self.plans)))]
-        self._group_sent: list[list[bool]] = [[]]
         self.max_restarts = max_restarts
         self.restarts = 0
-        self.closed = False
-        self.waiting = False
-        self._seed = seed
         self._ctx = mp.get_context("spawn")
-        self._arrays = SharedArrays(self._ctx, self.num_envs, observation_space.shape[0], len(self.part_names),
+        obs_size = self.observation_space.shape[0]
+        self._arrays = SharedArrays(self._ctx, self.num_envs, obs_size, len(self.part_names),
                                     n_opp=sum(league_sizes), n_league=len(league_sizes))
-        self._last_obs = np.zeros((self.num_envs, observation_space.shape[0]), dtype=np.float32)
+        self._last_obs = np.zeros((self.num_envs, obs_size), dtype=np.float32)
         self._workers: list[Optional[_Worker]] = [None] * len(self.plans)
         self._restarted: list[int] = []  # workers restarted during the current step
-        self._sent: list[bool] = []  # step_async: which workers got the step command
         try:
             for index in range(len(self.plans)):
                 self._start(index, generation=0)
@@ -252,11 +186,6 @@ class SelfPlayVecEnv(VecEnv):
                 self._restart(index)
 
     # ------------------------------------------------------------------------------------ league
-    def set_opponents(self, opponents: Opponents) -> None:
-        """Who drives the league opponents, from the next ``reset`` on (the training league is attached once the
-        model exists, before ``learn`` resets the env)."""
-        self.opponents = opponents
-
     def _opponent_actions(self, workers: Sequence[int]) -> None:
         """Ask the trainer-side opponents for the actions of the cars they drive in these workers' league matches
         (one call)."""
@@ -294,38 +223,8 @@ class SelfPlayVecEnv(VecEnv):
         self._last_obs = self._arrays.obs.copy()
         return self._last_obs.copy()
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self._arrays.actions[:] = np.asarray(actions).reshape(self.num_envs)
-        self._restarted.clear()
-        self._sent = self._send_step(range(len(self.plans)))
-        self.waiting = True
-
-    def step_wait(self) -> VecEnvStepReturn:
-        result = self._finish_step(range(len(self.plans)), self._sent)
-        self.waiting = False
-        return result
-
-    # Groups: the pipelined rollout collection (training/pipeline.py) keeps several groups of workers in flight,
-    # stepping one group while the trainer runs inference on another.
-    def group_slices(self, n_groups: int) -> list[slice]:
-        """Split the workers, in order, into ``min(n_groups, workers)`` groups; returns each group's slots (a
-        contiguous range). Groups are then stepped with :meth:`step_group_async` / :meth:`step_group_wait`."""
-        self._groups = [list(map(int, g)) for g in np.array_split(np.arange(len(self.plans)),
-                                                                   min(n_groups, len(self.plans)))]
-        self._group_sent = [[] for _ in self._groups]
-        return [slice(self.plans[g[0]].slots.start, self.plans[g[-1]].slots.stop) for g in self._groups]
-
-    def step_group_async(self, group: int, actions: np.ndarray) -> None:
-        """Send the step of group ``group`` (its slots' actions, in slot order); other groups may be in flight."""
-        workers = self._groups[group]
-        slots = slice(self.plans[workers[0]].slots.start, self.plans[workers[-1]].slots.stop)
-        self._arrays.actions[slots] = np.asarray(actions).reshape(-1)
-        self._group_sent[group] = self._send_step(workers)
-
-    def step_group_wait(self, group: int) -> VecEnvStepReturn:
-        """The step results of group ``group``'s slots, as :meth:`step_wait` gives them for all slots."""
-        self._restarted.clear()
-        return self._finish_step(self._groups[group], self._group_sent[group])
+    def _write_actions(self, slots: slice, actions: np.ndarray) -> None:
+        self._arrays.actions[slots] = actions
 
     def _send_step(self, workers: Sequence[int]) -> list[bool]:
         if len(self.league_sizes):
@@ -335,6 +234,7 @@ class SelfPlayVecEnv(VecEnv):
     def _finish_step(self, workers: Sequence[int], sent: list[bool]) -> VecEnvStepReturn:
         """Wait for these workers (restarting dead ones) and build SB3's step return for their slots."""
         workers = list(workers)
+        self._restarted.clear()
         for index, ok in zip(workers, sent):
             if not ok or self._receive(index) is None:
                 self._restart(index)
@@ -410,33 +310,6 @@ class SelfPlayVecEnv(VecEnv):
             infos.append(answer[1])
         return infos
 
-    def _slot_owner(self, indices: VecEnvIndices) -> list[int]:
-        owners = []
-        for slot in self._get_indices(indices):
-            owners.append(next(i for i, plan in enumerate(self.plans) if plan.slots.start <= slot < plan.slots.stop))
-        return owners
-
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
-                   **method_kwargs: Any) -> list[Any]:
-        """Only ``process_info`` (of the worker running each slot): the slots are cars, not env objects."""
-        if method_name != "process_info":
-            raise AttributeError(f"SelfPlayVecEnv slots are cars inside worker processes, not env objects; "
-                                 f"env_method('{method_name}') is not available (only 'process_info').")
-        per_worker = self.process_info()
-        return [per_worker[owner] for owner in self._slot_owner(indices)]
-
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        """``render_mode`` (None) only, for the same reason as :meth:`env_method`."""
-        if attr_name != "render_mode":
-            raise AttributeError(f"SelfPlayVecEnv slots have no attribute '{attr_name}' to read.")
-        return [None for _ in self._get_indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        raise AttributeError(f"SelfPlayVecEnv slots have no attribute '{attr_name}' to set.")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]
-
 
 def make_selfplay_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int,
                           league_sizes: Sequence[int] = ()) -> SelfPlayVecEnv:
@@ -447,4 +320,4 @@ def make_selfplay_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, s
                           league_sizes=league_sizes)
 
 
-__all__ = ["Opponents", "ScriptedOpponents", "SelfPlayVecEnv", "WorkerError", "make_selfplay_vec_env", "probe_spaces"]
+__all__ = ["SelfPlayVecEnv", "WorkerError", "make_selfplay_vec_env"]

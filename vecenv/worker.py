@@ -1,4 +1,4 @@
-"""Worker side of :class:`envs.selfplay_vec_env.SelfPlayVecEnv`: one process stepping several self-play matches.
+"""Worker side of :class:`vecenv.selfplay.SelfPlayVecEnv`: one process stepping several self-play matches.
 
 The trainer and its workers share one set of per-slot arrays (:class:`SharedArrays`, allocated by the
 trainer in shared memory). Each worker owns a contiguous range of slots (the cars of its matches): on a
@@ -18,7 +18,7 @@ from the game state (``1 + index`` in :data:`envs.scripted.SCRIPTED_NAMES`). Whe
 ``outcome`` holds +1 (the learning team scored), -1 (it conceded) or 0 (time limit / no-touch timeout).
 
 After the physics, a worker computes the observations, rewards and done flags of all its matches at once
-(:mod:`envs.batched`, equal to rlgym's components, tested); configs it does not cover (e.g. the ``relative``
+(:mod:`vecenv.batched`, equal to rlgym's components, tested); configs it does not cover (e.g. the ``relative``
 observation) step each match through its own ``RLGym.step``. Resets always go through rlgym.
 
 Seeds: match ``i`` of a run seeded ``s`` draws from ``SeedSequence([s, i, generation])`` (``generation`` counts
@@ -156,7 +156,7 @@ def plan_workers(team_sizes: Sequence[int], num_workers: int, league_sizes: Sequ
     :param team_sizes: cars per team of each self-play match (slot order).
     :param league_sizes: cars per team of each league match; they come after the self-play matches.
     :param first_match: run-wide index of the first match (seeds depend on it): a Ray actor running a share of
-        the run's matches (:mod:`envs.ray_vec_env`) numbers them as the whole run does.
+        the run's matches (:mod:`vecenv.ray_backend`) numbers them as the whole run does.
     """
     kinds = [(size, None) for size in team_sizes] + [(size, i) for i, size in enumerate(league_sizes)]
     n_workers = max(1, min(num_workers, len(kinds)))
@@ -237,7 +237,7 @@ class MatchGroup:
 
     def __init__(self, plan: WorkerPlan, arrays: SharedArrays, env_cfg: EnvironmentConfig,
                  reward_weights: Rewards, state_mutator: Any = None, batched: bool = True):
-        from envs.batched import BATCHED_PARTS, BatchedStep
+        from vecenv.batched import BATCHED_PARTS, BatchedStep
 
         self.arrays = arrays
         self.matches = [_Match(match_plan, env_cfg, reward_weights, state_mutator) for match_plan in plan.matches]
@@ -297,8 +297,8 @@ class MatchGroup:
             self._step_each()
 
     def _step_batched(self) -> None:
-        """:meth:`step` with the physics per match and everything after it over all matches (``envs/batched.py``)."""
-        from envs.batched import StateArrays
+        """:meth:`step` with the physics per match and everything after it over all matches (``vecenv/batched.py``)."""
+        from vecenv.batched import StateArrays
 
         a, table, ticks = self.arrays, self._table, self._ticks
         states = []
@@ -336,7 +336,7 @@ class MatchGroup:
 
     def _build_layout(self, states: list) -> None:
         """Car rows (every match's cars in ``state.cars`` order) -> observation layout, slots and opponent rows."""
-        from envs.batched import ObsLayout
+        from vecenv.batched import ObsLayout
 
         car_match, teams, agent_orders = [], [], []
         slot_rows, slots, opp_rows, opps = [], [], [], []
@@ -423,10 +423,10 @@ def worker_main(conn: Any, arrays: SharedArrays, plan: WorkerPlan, env_cfg: Envi
     * ``("close", None)`` -> the process exits
     * any exception -> ``("error", traceback text)`` and the process exits.
 
-    Stop signals are ignored (:func:`envs.vec_env.ignore_stop_signals`): they reach only the trainer, which
+    Stop signals are ignored (:func:`vecenv.subproc.ignore_stop_signals`): they reach only the trainer, which
     saves and then closes its workers.
     """
-    from envs.vec_env import ignore_stop_signals, limit_threads_in_this_process
+    from vecenv.subproc import ignore_stop_signals, limit_threads_in_this_process
 
     ignore_stop_signals()
     limit_threads_in_this_process()

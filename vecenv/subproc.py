@@ -1,6 +1,6 @@
 """Parallel training envs: SB3's ``SubprocVecEnv`` (one process per env, one thread each), the sizing of
 both vec envs, and the thread limits every worker process gets. The self-play vec env is in
-:mod:`envs.selfplay_vec_env`."""
+:mod:`vecenv.selfplay`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Why: Stable-Baselines3 has no distributed vec env, and the self-play vec env uses the cores of one machine. Ray
 (the engine RLlib runs its env runners on) places actors on the machines of a cluster. Each actor runs the
-existing shared-memory self-play worker pool (:class:`envs.selfplay_vec_env.SelfPlayVecEnv`) on its node for a
+existing shared-memory self-play worker pool (:class:`vecenv.selfplay.SelfPlayVecEnv`) on its node for a
 contiguous share of the matches, so the per-car path is today's; the trainer sends each actor its slice of
 actions and gathers the results with one ``ray.get`` per step (per group of actors when collection is pipelined,
 see :mod:`training.pipeline`).
@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from envs.components import selfplay_team_sizes
 from envs.parts import module_roots
 from envs.schema import EnvironmentConfig, RayConfig, Rewards
-from envs.selfplay_vec_env import Opponents, ScriptedOpponents, probe_spaces
-from envs.selfplay_worker import TRAINER_DRIVEN, WorkerPlan, plan_workers
+from vecenv.base import MatchesVecEnv, Opponents
+from vecenv.worker import TRAINER_DRIVEN, WorkerPlan, plan_workers
 
 RAY_INSTALL_HELP = ("environment.selfplay.backend 'ray' needs Ray, an optional install: "
                     "pip install -r requirements-ray.txt (or set environment.selfplay.backend=local).")
@@ -80,7 +79,7 @@ class MatchGroupActor:
     def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, team_sizes: list[int],
                  league_sizes: list[int], first_match: int, num_workers: int, max_restarts: int,
                  state_mutator: Any = None):
-        from envs.selfplay_vec_env import SelfPlayVecEnv
+        from vecenv.selfplay import SelfPlayVecEnv
 
         cfg = copy.deepcopy(env_cfg)
         cfg.selfplay.matches = {name: sum(1 for size in team_sizes if size == i + 1)
@@ -126,6 +125,33 @@ def actor_class(ray: Any, cpus: float) -> Any:
     return ray.remote(num_cpus=cpus, max_restarts=0)(MatchGroupActor)
 
 
+def place_actors(ray: Any, n_actors: int, cpus: float) -> Any:
+    """A placement group of one bundle of ``cpus`` CPUs per actor, spread over the nodes (soft: several bundles may
+    share a node when it has the CPUs), ready when this returns.
+
+    Why a placement group: the actors' CPUs are reserved together before any actor starts, so a run either gets all
+    its actors or fails at once with a message, and a replacement actor takes its predecessor's bundle (Ray moves a
+    lost node's bundles to nodes that have the CPUs).
+
+    :raises ActorsNotPlaced: the alive nodes have fewer CPUs than the actors reserve, or Ray could not place the
+        bundles within :data:`START_TIMEOUT_S`.
+    """
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    total = float(ray.cluster_resources().get("CPU", 0.0))
+    fix = ("lower ray.actors or ray.cpus_per_actor (0 = half the CPUs of the smallest node), or add machines to the "
+           "cluster")
+    if n_actors * cpus > total + 1e-9:
+        raise ActorsNotPlaced(f"ray.actors {n_actors} x ray.cpus_per_actor {cpus:g} = {n_actors * cpus:g} CPUs, but "
+                              f"the Ray cluster has {total:g}; {fix}.")
+    group = placement_group([{"CPU": cpus}] * n_actors, strategy="SPREAD")
+    if not group.wait(timeout_seconds=START_TIMEOUT_S):
+        remove_placement_group(group)
+        raise ActorsNotPlaced(f"Ray could not reserve {n_actors} x {cpus:g} CPUs within {START_TIMEOUT_S:g} s "
+                              f"(other jobs hold them?); {fix}.")
+    return group
+
+
 @dataclass
 class _Actor:
     handle: Any
@@ -133,52 +159,65 @@ class _Actor:
     generation: int
 
 
-#: The repository root: actors import this trainer's modules from it (every node needs the repository and its
-#: virtual environment at the same path, see README "Train on several machines").
-REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+#: The packages an actor imports (its class lives in ``vecenv``, the matches in ``envs``): Ray uploads them to every
+#: node with the job's ``runtime_env``, so a node needs only the same Python packages (the virtual environment), not
+#: a copy of this repository.
+ACTOR_PACKAGES = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("envs", "vecenv"))
+#: Seconds an actor may take to start (its worker processes, imports, building its matches) or Ray to place them.
+START_TIMEOUT_S = 300.0
+#: Seconds ``close`` waits for the actors to close their workers.
+CLOSE_TIMEOUT_S = 15.0
+
+
+def runtime_env(py_modules: Sequence[Path] = ()) -> dict[str, Any]:
+    """The job's Ray ``runtime_env``: the trainer's packages the actors import (:data:`ACTOR_PACKAGES`) and those of
+    the user's own parts (``py_modules``, from ``envs.parts.module_roots``), uploaded by Ray to every node; one
+    native thread per process (the workers inside an actor set their own limits too)."""
+    return {"py_modules": [*ACTOR_PACKAGES, *(str(path) for path in py_modules)],
+            "env_vars": {"OMP_NUM_THREADS": "1"}}
 
 
 def connect(ray: Any, ray_cfg: RayConfig, py_modules: Sequence[Path] = ()) -> bool:
     """Start or join Ray as ``ray.address`` says; True when this process connected (and must disconnect: a Ray
-    started here is stopped with it, a cluster joined stays up). ``py_modules``: the packages of the user's own
-    parts (``envs.parts.module_roots``), which Ray uploads to every node."""
+    started here is stopped with it, a cluster joined stays up). The actors' output (warnings, a worker's
+    traceback) is printed on this console, prefixed with the actor (``log_to_driver``)."""
     if ray.is_initialized():
         return False
-    runtime_env: dict[str, Any] = {"env_vars": {"PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}}
-    if py_modules:
-        runtime_env["py_modules"] = [str(path) for path in py_modules]
+    env = runtime_env(py_modules)
     address = ray_cfg.address
     if address == "local":
-        ray.init(address="local", num_cpus=ray_cfg.num_cpus or None, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=ray_cfg.num_cpus or None, include_dashboard=False, log_to_driver=True,
                  object_store_memory=ray_cfg.object_store_mb * 2**20 if ray_cfg.object_store_mb else None,
-                 runtime_env=runtime_env)
+                 runtime_env=env)
     else:
-        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+        ray.init(address=address, log_to_driver=True, runtime_env=env)
     return True
 
 
-class RayVecEnv(VecEnv):
+class ActorsNotPlaced(RuntimeError):
+    """The cluster has not the CPUs the configured actors reserve; the message says what to change."""
+
+
+class RayVecEnv(MatchesVecEnv):
     """The self-play matches (and league matches) on Ray actors; SB3 sees the same VecEnv as ``SelfPlayVecEnv``.
 
     :param ray_cfg: the config's ``ray`` section: ``address`` (``local``, ``auto`` or ``host:port``), ``actors``
         (0: two per alive node), ``cpus_per_actor`` (Ray CPUs each actor reserves; 0: half the smallest node),
         ``workers_per_actor`` (worker processes inside an actor; 0: one per reserved CPU), ``num_cpus`` and
         ``object_store_mb`` (``local`` only; 0: Ray's defaults).
-    Other parameters as :class:`envs.selfplay_vec_env.SelfPlayVecEnv`.
+    Other parameters as :class:`vecenv.selfplay.SelfPlayVecEnv`.
     """
+
+    unit_name = "Ray actor"
 
     def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, ray_cfg: RayConfig,
                  max_restarts: int = 10, league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None,
                  state_mutator: Any = None):
         self.ray = import_ray()
-        team_sizes = selfplay_team_sizes(env_cfg)
-        observation_space, action_space, self.part_names = probe_spaces(env_cfg, reward_weights)
-        super().__init__(2 * sum(team_sizes) + sum(league_sizes), observation_space, action_space)
-        self.env_cfg, self.reward_weights, self.ray_cfg = env_cfg, reward_weights, ray_cfg
-        self.league_sizes, self.state_mutator = list(league_sizes), state_mutator
-        self.opponents: Opponents = opponents or ScriptedOpponents(seed=seed)
-        self.max_restarts, self.restarts, self.closed, self.waiting = max_restarts, 0, False, False
-        self._seed = seed
+        super().__init__(env_cfg, reward_weights, seed, league_sizes, opponents)
+        self.ray_cfg, self.state_mutator = ray_cfg, state_mutator
+        self.max_restarts, self.restarts = max_restarts, 0
+        self._placement: Any = None
         self._owns_ray = connect(self.ray, ray_cfg, module_roots(env_cfg, reward_weights))
         try:
             nodes = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -186,24 +225,21 @@ class RayVecEnv(VecEnv):
             node_cpus = min(float(n.get("Resources", {}).get("CPU", 1.0)) for n in nodes)
             self.cpus_per_actor = ray_cfg.cpus_per_actor or node_cpus / ACTORS_PER_NODE
             self.workers_per_actor = ray_cfg.workers_per_actor or max(1, int(self.cpus_per_actor))
-            self.plans = plan_workers(team_sizes, n_actors, league_sizes)
+            self._set_plans(plan_workers(self.team_sizes, n_actors, league_sizes))
             self._cls = actor_class(self.ray, self.cpus_per_actor)
-            league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
-                                  key=lambda m: m.league_index)
-            self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])
+            self._placement = place_actors(self.ray, len(self.plans), self.cpus_per_actor)
             #: Per actor (plan): its league matches and opponent rows in the run's numbering.
             self._league_rows = [self._plan_league_rows(plan) for plan in self.plans]
             self.opp_kind = np.zeros(len(league_sizes), dtype=np.int8)
-            self.opp_obs = np.zeros((len(self.opp_match), observation_space.shape[0]), dtype=np.float32)
+            obs_size = self.observation_space.shape[0]
+            self.opp_obs = np.zeros((len(self.opp_match), obs_size), dtype=np.float32)
             self._actors: list[_Actor] = [self._start(plan, 0) for plan in self.plans]
-            self._last_obs = np.zeros((self.num_envs, observation_space.shape[0]), dtype=np.float32)
+            self._last_obs = np.zeros((self.num_envs, obs_size), dtype=np.float32)
             self._actions = np.zeros(self.num_envs, dtype=np.int64)
-            self._futures: list[Any] = []
-            self._groups: list[list[int]] = [list(range(len(self._actors)))]
-            self._group_futures: list[list[Any]] = [[]]
             errors = self.ray.exceptions
-            self._actor_errors = tuple(getattr(errors, name) for name in ("RayActorError", "ActorDiedError",
-                                                                        "ActorUnavailableError") if hasattr(errors, name))
+            #: What a lost actor raises on ray.get: it died, its node left, or it did not answer within timeout_s.
+            self._lost_errors = tuple(getattr(errors, name) for name in (
+                "RayActorError", "ActorDiedError", "ActorUnavailableError", "GetTimeoutError") if hasattr(errors, name))
         except BaseException:
             self.close()
             raise
@@ -219,9 +255,13 @@ class RayVecEnv(VecEnv):
                 slice(league[0].first_opp, league[-1].first_opp + league[-1].team_size))
 
     def _start(self, plan: WorkerPlan, generation: int) -> _Actor:
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
         team_sizes = [m.team_size for m in plan.matches if m.league_index is None]
         league_sizes = [m.team_size for m in plan.matches if m.league_index is not None]
-        handle = self._cls.options(scheduling_strategy="SPREAD").remote(
+        bundle = self.plans.index(plan)
+        strategy = PlacementGroupSchedulingStrategy(self._placement, placement_group_bundle_index=bundle)
+        handle = self._cls.options(scheduling_strategy=strategy).remote(
             self.env_cfg, self.reward_weights, self._actor_seed(generation), team_sizes, league_sizes,
             plan.matches[0].index, self.workers_per_actor, self.env_cfg.selfplay.max_worker_restarts,
             self.state_mutator)
@@ -251,13 +291,10 @@ class RayVecEnv(VecEnv):
                       f"{self.max_restarts}.", RuntimeWarning, stacklevel=3)
         self._actors[index] = self._start(plan, old.generation + 1)
         league, _ = self._league_rows[index]
-        obs, state = self.ray.get(self._actors[index].handle.reset.remote(
-            self._actor_seed(old.generation + 1), self.opp_kind[league]))
+        obs, state = self._get(self._actors[index].handle.reset.remote(
+            self._actor_seed(old.generation + 1), self.opp_kind[league]), START_TIMEOUT_S, f"restarted actor {index}")
         self._take_league_state(index, state)
         self._fresh_obs = obs
-
-    def set_opponents(self, opponents: Opponents) -> None:
-        self.opponents = opponents
 
     def _take_league_state(self, index: int, state: dict[str, Any]) -> None:
         league, rows = self._league_rows[index]
@@ -278,37 +315,14 @@ class RayVecEnv(VecEnv):
             league, _ = self._league_rows[index]
             futures.append(actor.handle.reset.remote(self._actor_seed(actor.generation), self.opp_kind[league]))
         for index, future in enumerate(futures):
-            obs, state = self.ray.get(future)
+            obs, state = self._get(future, START_TIMEOUT_S, f"actor {index}'s reset")
             self._take_league_state(index, state)
             self._last_obs[self._actors[index].plan.slots] = obs
         self._reset_seeds()
         return self._last_obs.copy()
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions[:] = np.asarray(actions).reshape(self.num_envs)
-        self._futures = self._send_step(range(len(self._actors)))
-        self.waiting = True
-
-    def step_wait(self) -> VecEnvStepReturn:
-        result = self._finish_step(range(len(self._actors)), self._futures)
-        self.waiting = False
-        return result
-
-    # Groups of actors for the pipelined rollout collection (training/pipeline.py), as in SelfPlayVecEnv.
-    def group_slices(self, n_groups: int) -> list[slice]:
-        self._groups = [list(map(int, g)) for g in np.array_split(np.arange(len(self._actors)),
-                                                                   min(n_groups, len(self._actors)))]
-        self._group_futures = [[] for _ in self._groups]
-        return [slice(self._actors[g[0]].plan.slots.start, self._actors[g[-1]].plan.slots.stop) for g in self._groups]
-
-    def step_group_async(self, group: int, actions: np.ndarray) -> None:
-        actors = self._groups[group]
-        slots = slice(self._actors[actors[0]].plan.slots.start, self._actors[actors[-1]].plan.slots.stop)
-        self._actions[slots] = np.asarray(actions).reshape(-1)
-        self._group_futures[group] = self._send_step(actors)
-
-    def step_group_wait(self, group: int) -> VecEnvStepReturn:
-        return self._finish_step(self._groups[group], self._group_futures[group])
+    def _write_actions(self, slots: slice, actions: np.ndarray) -> None:
+        self._actions[slots] = actions
 
     def _send_step(self, actors: Sequence[int]) -> list[Any]:
         """Send these actors their step: their actions, and their trainer-driven opponents' actions (asked from the
@@ -334,14 +348,15 @@ class RayVecEnv(VecEnv):
         rewards = np.zeros(stop - first, dtype=np.float32)
         dones = np.zeros(stop - first, dtype=bool)
         infos: list[dict[str, Any]] = [{} for _ in range(stop - first)]
-        try:
-            replies: list[Any] = self.ray.get(list(futures))  # one ray.get for all the actors of the step
-        except self._actor_errors:  # some actor died: find which
+        timeout = self.ray_cfg.timeout_s
+        try:  # one ray.get for all the actors of the step
+            replies: list[Any] = self.ray.get(list(futures), timeout=timeout)
+        except self._lost_errors:  # some actor died or did not answer in time: find which
             replies = []
             for future in futures:
                 try:
-                    replies.append(self.ray.get(future))
-                except self._actor_errors as error:
+                    replies.append(self.ray.get(future, timeout=timeout))
+                except self._lost_errors as error:
                     replies.append(error)
         for index, reply in zip(actors, replies):
             plan_slots = self._actors[index].plan.slots
@@ -371,12 +386,16 @@ class RayVecEnv(VecEnv):
         try:
             if actors:
                 pending = [a.handle.close.remote() for a in actors]
-                self.ray.wait(pending, num_returns=len(pending), timeout=15.0)
+                self.ray.wait(pending, num_returns=len(pending), timeout=CLOSE_TIMEOUT_S)
             for actor in actors:
                 try:
                     self.ray.kill(actor.handle)
                 except Exception:
                     pass
+            if self._placement is not None:
+                from ray.util.placement_group import remove_placement_group
+
+                remove_placement_group(self._placement)
         finally:
             if self._owns_ray and self.ray.is_initialized():
                 self.ray.shutdown()
@@ -384,27 +403,17 @@ class RayVecEnv(VecEnv):
 
     def actor_info(self) -> list[dict[str, Any]]:
         """Per actor: host, Ray node id, pid and its worker processes' pids."""
-        return self.ray.get([a.handle.node.remote() for a in self._actors])
+        # the first call after the actors were created may wait on their start
+        return self._get([a.handle.node.remote() for a in self._actors], START_TIMEOUT_S, "actor_info")
+
+    def _get(self, refs: Any, timeout: float, what: str) -> Any:
+        """``ray.get`` with a timeout; a timeout names what was waited on."""
+        try:
+            return self.ray.get(refs, timeout=timeout)
+        except self.ray.exceptions.GetTimeoutError:
+            raise TimeoutError(f"Ray: no answer to {what} within {timeout:g} s (ray.timeout_s); is its node "
+                               "still in the cluster (ray status)?") from None
 
     def process_info(self) -> list[dict[str, Any]]:
-        return self.actor_info()
-
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
-                   **method_kwargs: Any) -> list[Any]:
-        if method_name != "process_info":
-            raise AttributeError(f"RayVecEnv slots are cars inside Ray actors; env_method('{method_name}') is not "
-                                 "available (only 'process_info').")
-        info = self.actor_info()
-        return [dict(info[next(i for i, a in enumerate(self._actors) if a.plan.slots.start <= slot < a.plan.slots.stop)],
-                     OMP_NUM_THREADS="1", torch_threads=None) for slot in self._get_indices(indices)]
-
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        if attr_name != "render_mode":
-            raise AttributeError(f"RayVecEnv slots have no attribute '{attr_name}' to read.")
-        return [None for _ in self._get_indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        raise AttributeError(f"RayVecEnv slots have no attribute '{attr_name}' to set.")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]
+        """Per actor: :meth:`actor_info` and the thread settings of its workers."""
+        return [dict(info, OMP_NUM_THREADS="1", torch_threads=None) for info in self.actor_info()]
