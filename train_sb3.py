@@ -42,7 +42,8 @@ from callbacks import (
     make_eval_callback,
 )
 from callbacks.torch_threads import make_threads_callback
-from vecenv.subproc import available_cores, close_vec_env, resolve_num_envs
+from config.sizing import available_cores
+from vecenv.subproc import close_vec_env, resolve_num_envs
 from envs.components import team_sizes
 from vecenv.ray_backend import ActorsNotPlaced
 from vecenv.selfplay import WorkerError
@@ -186,6 +187,12 @@ def print_banner(cfg: Config, model: PPO, device: th.device, num_envs: int, work
             f"Match:       self-play {matches or 'none'}, league {league or 'none'} = {num_envs} learning cars; "
             f"{timing}",
         ]
+        if cfg.sizing is not None:
+            workers_why = ("one per core" if env.selfplay.num_workers == 0
+                           else "environment.selfplay.num_workers")
+            setup.append(f"Sizing:      {cfg.sizing.describe()}; minibatch {model.batch_size}"
+                         f"{' (auto: rollout / 4)' if train.batch_size == 'auto' else ''}; {workers} "
+                         f"{'actors' if env.selfplay.backend == 'ray' else 'workers'} ({workers_why})")
         if league:
             shares = ", ".join(f"{kind} {share:g}" for kind, share in cfg.league.shares.model_dump().items())
             setup.append(f"League:      opponents {shares} (scripted: {', '.join(cfg.league.scripted)}); "
@@ -210,7 +217,7 @@ def print_banner(cfg: Config, model: PPO, device: th.device, num_envs: int, work
         describe_curriculum(cfg, curriculum),
         "-" * len(RULE),
         f"Rollout:     {num_envs * train.n_steps} ({num_envs} envs x {train.n_steps} steps), minibatch "
-        f"{train.batch_size}, {train.n_epochs} epochs, gamma {train.gamma}, GAE lambda {train.gae_lambda}, "
+        f"{model.batch_size}, {train.n_epochs} epochs, gamma {train.gamma}, GAE lambda {train.gae_lambda}, "
         f"clip {train.clip_range}; collection: {getattr(model, 'pipeline_groups', 1)} group(s) in flight"
         + ("; + mirrored twins" if train.mirror else ""),
         f"Schedules:   LR {train.learning_rate:.0e} -> {train.final_learning_rate:.0e}, entropy "

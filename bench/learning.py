@@ -139,7 +139,9 @@ def train_command(args: argparse.Namespace, arm: Arm, seed_offset: int, run_name
     config = arm.config or args.config
     if config:
         cmd += ["--config", config]
-    overrides = list(args.set) + list(arm.overrides)
+    # The same layout on any machine (scale 1: the 2-core counts), so step budgets compare across machines, unless a
+    # --set or the arm sets the scale.
+    overrides = ["environment.selfplay.scale=1"] + list(args.set) + list(arm.overrides)
     from config import load_config
 
     base_seed = load_config(config, overrides).training.seed
@@ -490,7 +492,7 @@ def plot_league(log_dir: Path, png: Path) -> Optional[Path]:
 
 def parallel_runs(args: argparse.Namespace, n_jobs: int) -> tuple[int, int]:
     """(runs at once, self-play workers per run; 0 = the config's own)."""
-    from vecenv.subproc import available_cores
+    from config.sizing import available_cores
 
     cores = available_cores()
     at_once = args.parallel or max(1, cores // CORES_PER_RUN)

@@ -114,7 +114,8 @@ def in_process_env(cfg: Config) -> InProcessEnv:
     from envs.components import selfplay_team_sizes, team_sizes
     from envs.scripted import SCRIPTED_NAMES
     from vecenv.worker import MatchGroup, SharedArrays, plan_workers
-    from vecenv.subproc import EnvFactory, available_cores
+    from config.sizing import available_cores
+    from vecenv.subproc import EnvFactory
     from config import league_match_counts
 
     env_cfg, seed = cfg.environment, cfg.training.seed

@@ -142,7 +142,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from bench import stages
     from envs.components import team_sizes
-    from vecenv.subproc import available_cores, resolve_num_envs
+    from config.sizing import available_cores
+    from vecenv.subproc import resolve_num_envs
     from config import league_match_counts
 
     cores = available_cores()

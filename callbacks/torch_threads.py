@@ -7,7 +7,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from config.schema import TrainingConfig
-from vecenv.subproc import available_cores
+from config.sizing import available_cores
 
 
 class UpdateThreadsCallback(BaseCallback):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from config.parts import PartError, check_parts
 from config.schema import (BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, Config, ConfigError, PartSpec, part_name,
                            reward_weight)
+from config.sizing import minibatch, resolve_scale
 from config.stages import check as check_stages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -261,7 +262,7 @@ def check_rollout(cfg: Config, num_envs: int) -> None:
     """
     train = cfg.training
     rollout = num_envs * train.n_steps
-    if train.batch_size > rollout:
+    if minibatch(train, num_envs) > rollout:
         raise ConfigError(
             f"config key 'training.batch_size' ({train.batch_size}) is larger than one rollout "
             f"({num_envs} envs x training.n_steps {train.n_steps} = {rollout} samples); PPO would train on "
@@ -286,17 +287,29 @@ def load_config(path: str | Path | None = None, overrides: Optional[list[str]] =
     data = _read_yaml(DEFAULT_CONFIG_PATH)
     if path is None and Path("config.yaml").is_file():
         path = "config.yaml"
+    counts_given = False  # the user's own file or --set gives match counts (environment.selfplay.scale: auto)
     if path is not None and Path(path).resolve() != DEFAULT_CONFIG_PATH:
-        data = deep_merge(data, _read_yaml(Path(path)))  # unknown keys survive the merge and fail validation
+        user = _read_yaml(Path(path))
+        counts_given = "matches" in _section(user, "environment", "selfplay") or "matches" in _section(user, "league")
+        data = deep_merge(data, user)  # unknown keys survive the merge and fail validation
     for text in overrides or []:
-        apply_override(data, *parse_override(text))
-    cfg = validate(data)
+        parts, value = parse_override(text)
+        counts_given |= parts[:3] == ["environment", "selfplay", "matches"] or parts[:2] == ["league", "matches"]
+        apply_override(data, parts, value)
+    cfg = resolve_scale(validate(data), counts_given)
     if check_custom:
         try:
             check_parts(cfg)
         except PartError as exc:
             raise ConfigError(str(exc)) from None
     return cfg
+
+
+def _section(data: Any, *keys: str) -> dict[str, Any]:
+    """``data[keys[0]][keys[1]]...`` of a user's YAML, or ``{}`` where it is missing or not a mapping."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
 
 
 def to_yaml(cfg: Config) -> str:

@@ -9,9 +9,10 @@ JSON Schema of :class:`Config` (``config.schema.json``) that editors use to comp
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
-from pydantic import ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, StrictBool
+from pydantic import ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, PrivateAttr, StrictBool
+from typing_extensions import Annotated
 
 from envs.schema import (BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, EnvironmentConfig, MatchCounts, PartSpec,
                          RayConfig, RewardPartSpec, Rewards, RewardSpec, Section, Unit, part_name, reward_weight)
@@ -85,7 +86,7 @@ class TrainingConfig(Section):
     n_steps: int = Field(ge=2)
     pipeline_groups: int = Field(ge=0, le=16)
     mirror: StrictBool
-    batch_size: int = Field(ge=2)
+    batch_size: Union[Literal["auto"], Annotated[int, Field(ge=2)]]
     n_epochs: PositiveInt
     gamma: float = Unit
     gae_lambda: float = Unit
@@ -152,6 +153,12 @@ class Config(Section):
     evaluation: EvaluationConfig
     health: HealthConfig
     logging: LoggingConfig
+    #: How the match counts were sized to the machine (a :class:`config.sizing.Sizing`), set when the config loads.
+    _sizing: Any = PrivateAttr(default=None)
+
+    @property
+    def sizing(self) -> Any:
+        return self._sizing
 
     def dump(self) -> dict[str, Any]:
         """Plain data as ``config.yaml`` spells it (``class:`` keys, not ``cls``)."""

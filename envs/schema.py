@@ -72,6 +72,7 @@ RewardSpec = _builtin_or_part(float, RewardPartSpec)
 
 class SelfPlayConfig(Section):
     matches: MatchCounts
+    scale: Union[Literal["auto"], PositiveInt]
     num_workers: NonNegativeInt
     max_worker_restarts: NonNegativeInt
     backend: Literal["local", "ray"]

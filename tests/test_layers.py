@@ -37,7 +37,7 @@ def test_no_package_imports_one_that_imports_it_back():
 
 
 #: The layers, bottom first (README "Layout"): a package may import only packages listed before it.
-LAYERS = ["envs", "vecenv", "config", "curriculum", "training", "rlbot_export", "rlbot_harness", "play", "league", "callbacks", "bench", "render"]
+LAYERS = ["envs", "config", "vecenv", "curriculum", "training", "rlbot_export", "rlbot_harness", "play", "league", "callbacks", "bench", "render"]
 
 
 def test_every_package_imports_only_the_layers_below_it():

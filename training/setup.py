@@ -13,6 +13,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from config.sizing import minibatch
 from config.schema import Config, TrainingConfig, part_name
 from config import ConfigError, league_match_counts
 from vecenv.base import probe_spaces
@@ -138,7 +139,7 @@ def _new_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
         env,
         learning_rate=lr_schedule(train),
         n_steps=train.n_steps,
-        batch_size=train.batch_size,
+        batch_size=minibatch(train, env.num_envs),
         n_epochs=train.n_epochs,
         gamma=train.gamma,
         gae_lambda=train.gae_lambda,

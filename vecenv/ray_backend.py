@@ -159,10 +159,11 @@ class _Actor:
     generation: int
 
 
-#: The packages an actor imports (its class lives in ``vecenv``, the matches in ``envs``): Ray uploads them to every
+#: The packages an actor imports (its class lives in ``vecenv``, the matches in ``envs``, the machine's cores are
+#: read by ``config.sizing``): Ray uploads them to every
 #: node with the job's ``runtime_env``, so a node needs only the same Python packages (the virtual environment), not
 #: a copy of this repository.
-ACTOR_PACKAGES = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("envs", "vecenv"))
+ACTOR_PACKAGES = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("envs", "config", "vecenv"))
 #: Seconds an actor may take to start (its worker processes, imports, building its matches) or Ray to place them.
 START_TIMEOUT_S = 300.0
 #: Seconds ``close`` waits for the actors to close their workers.

@@ -37,7 +37,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 from envs.schema import EnvironmentConfig, Rewards
 from vecenv.base import MatchesVecEnv, Opponents
-from vecenv.subproc import available_cores, single_threaded_children
+from config.sizing import available_cores
+from vecenv.subproc import single_threaded_children
 from vecenv.worker import TRAINER_DRIVEN, SharedArrays, plan_workers, worker_main
 
 #: Seconds a worker may take to start (spawn, imports, building its matches) before the run stops.

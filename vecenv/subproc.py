@@ -13,20 +13,13 @@ from typing import Iterator, Optional, Sequence
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from config.sizing import available_cores
 from envs.components import selfplay_team_sizes, smallest_team_size
 from envs.rocket_league_env import RocketLeagueEnv, StateInInfo
 from envs.schema import EnvironmentConfig, Rewards
 
 #: Environment variables that cap the native thread pools (OpenMP, MKL, OpenBLAS) of a worker.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (respects taskset / container CPU sets)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def resolve_num_envs(env_cfg: EnvironmentConfig, cli_num_envs: Optional[int], league_sizes: Sequence[int] = ()) -> int:
