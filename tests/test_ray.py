@@ -15,7 +15,7 @@ import pytest
 
 from vecenv.base import ScriptedOpponents
 from vecenv.selfplay import SelfPlayVecEnv
-from tests.helpers import FAST_TRAIN, REPO, fast_config, play, run_cli, set_args, start_training, write_custom_parts
+from tests.helpers import FAST_TRAIN, REPO, fast_config, play, set_args, start_training, write_custom_parts
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -124,22 +124,24 @@ def test_more_actor_cpus_than_the_cluster_has_stops_at_once(cluster):
                   ray_cfg=RAY_CFG.model_copy(update={"actors": 3, "cpus_per_actor": 1.0}))
 
 
-def test_training_on_ray_writes_the_usual_pair_and_leaves_nothing_running(tmp_path):
-    """A short train_sb3.py run on a local Ray it starts itself (2 actors), with a user's own reward, obs builder,
-    state mutator and done condition (their package reaches the actors through Ray's runtime_env): the usual files,
-    exit 0, and no Ray process of its own left afterwards."""
+def test_training_on_ray_saves_on_sigterm_and_leaves_nothing_running(tmp_path):
+    """A train_sb3.py run on a local Ray it starts itself (2 actors), with a user's own reward, obs builder, state
+    mutator and done condition (their package reaches the actors through Ray's runtime_env), stopped by SIGTERM (what
+    schedulers and `timeout` send) after its first checkpoint: the checkpoint and the interrupted pair, exit 143, and
+    no Ray process of its own left (ray.init installs its own SIGTERM handler; the trainer puts its own back)."""
     before = {p.pid for p in ray_processes()}
     write_custom_parts(tmp_path)
-    result = run_cli("train_sb3.py", "--config", "my.yaml", "--total-timesteps", "512", "--checkpoint-dir", "ck",
-                     "--log-dir", "logs",
-                     *set_args(FAST_TRAIN + ["environment.selfplay.backend=ray", "environment.selfplay.matches.1v1=2",
-                                             "league.matches.1v1=1", "ray.actors=2", "ray.cpus_per_actor=1",
-                                             "ray.num_cpus=2", "ray.object_store_mb=80"]),
-                     cwd=tmp_path, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 Ray actors" in result.stdout and "height 0.5 (mybot.parts:BallHeightReward)" in result.stdout
+    proc = start_training(tmp_path, ["--config", "my.yaml", "--total-timesteps", "100000", *set_args(FAST_TRAIN + [
+        "environment.selfplay.backend=ray", "environment.selfplay.matches.1v1=2", "league.matches.1v1=1",
+        "ray.actors=2", "ray.cpus_per_actor=1", "ray.num_cpus=2", "ray.object_store_mb=80"])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-3000:]
+    assert "2 Ray actors" in out and "height 0.5 (mybot.parts:BallHeightReward)" in out
+    assert "SIGTERM: stopped" in err + out
     run = tmp_path / "ck" / "PPO_1"
-    assert (run / "model_final.zip").is_file() and (run / "vecnormalize_final.pkl").is_file()
+    assert (run / "model_interrupted.zip").is_file() and (run / "vecnormalize_interrupted.pkl").is_file()
     assert list(run.glob("checkpoint_*.zip"))
     left = [p for p in ray_processes() if p.pid not in before]
     assert not left, [" ".join(p.cmdline()) for p in left]
@@ -155,20 +157,3 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path):
     assert result.returncode == 2
     assert "pip install -r requirements-ray.txt" in result.stderr
     assert not (tmp_path / "ck").exists()
-
-
-def test_sigterm_on_ray_saves_and_leaves_nothing_running(tmp_path):
-    """SIGTERM (what schedulers and `timeout` send) during a Ray run: the interrupted pair, exit 143, no Ray
-    process of its own left (ray.init installs its own SIGTERM handler; the trainer puts its own back)."""
-    before = {p.pid for p in ray_processes()}
-    proc = start_training(tmp_path, ["--total-timesteps", "100000", *set_args(FAST_TRAIN + [
-        "environment.selfplay.backend=ray", "environment.selfplay.matches.1v1=2", "ray.actors=2",
-        "ray.cpus_per_actor=1", "ray.num_cpus=2", "ray.object_store_mb=80"])],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err[-3000:]
-    assert "SIGTERM: stopped" in err + out
-    assert (tmp_path / "ck" / "PPO_1" / "model_interrupted.zip").is_file()
-    left = [p for p in ray_processes() if p.pid not in before]
-    assert not left, [" ".join(p.cmdline()) for p in left]
