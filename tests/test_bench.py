@@ -103,3 +103,13 @@ def test_ceiling_worker_counts_every_car() -> None:
                                           seconds=0.2), seed=0)
     assert seconds >= 0.2
     assert steps > 0 and steps % 2 == 0  # two cars: every decision is two agent-steps
+
+
+def test_physics_benchmark_times_both_ways_of_stepping():
+    """``python -m bench.physics`` (one-by-one arena steps against ``Arena.multi_step``) reports positive times."""
+    proc = subprocess.run([sys.executable, "-m", "bench.physics", "--arenas", "2", "--rounds", "1", "--decisions", "2",
+                           "--json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["arenas"] == 2 and result["loop_ms"] > 0 and result["multi_step_ms"] > 0
+    assert result["multi_over_loop"] > 0
