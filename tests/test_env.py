@@ -178,3 +178,20 @@ def test_scripted_chaser_reaches_the_ball_and_scores_on_an_idle_car(cfg):
     kickoff_spots = {(-2048, -2560), (2048, -2560), (-256, -3840), (256, -3840), (0, -4608)}
     assert {game.blue_start for game in games} <= kickoff_spots
     assert summary["start_spots"] == summary["start_spots_touched"] == len({game.blue_start for game in games})
+
+
+def test_a_model_with_other_spaces_is_refused_naming_it_and_the_fix():
+    from types import SimpleNamespace
+
+    import gymnasium as gym
+
+    from training.setup import check_spaces
+
+    env = SimpleNamespace(observation_space=gym.spaces.Box(-np.inf, np.inf, (172,), np.float32),
+                          action_space=gym.spaces.Discrete(90))
+    check_spaces(env, env, "model 'same.zip'")  # the same spaces pass
+    other = SimpleNamespace(observation_space=gym.spaces.Box(-np.inf, np.inf, (174,), np.float32),
+                            action_space=env.action_space)
+    with pytest.raises(ValueError, match=r"model 'm.zip' does not fit the configured env \(Observation spaces do not "
+                                         r"match.*\); use the config the model was trained with"):
+        check_spaces(other, env, "model 'm.zip'")

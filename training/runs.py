@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import numpy as np
+from stable_baselines3.common.utils import get_latest_run_id
 
 from config.load import to_yaml
 from config.parts import with_paths
@@ -33,7 +34,6 @@ RESUMABLE_TAGS = ("interrupted", "final")
 #: Pairs saved on SIGUSR1 (never pruned).
 SNAPSHOT_RE = re.compile(r"^model_snapshot_\d+\.zip$")
 _RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_NUMBERED_RUN_RE = re.compile(rf"^{RUN_PREFIX}_(\d+)$")
 
 
 class RunError(ValueError):
@@ -54,12 +54,10 @@ class Run:
 
 
 def next_run_name(checkpoint_root: Path, log_root: Path) -> str:
-    """``PPO_<n + 1>``, n the highest number used by a run folder in either root (0 if none)."""
-    numbers = [0]
-    for root in (checkpoint_root, log_root):
-        if root.is_dir():
-            numbers += [int(m.group(1)) for p in root.iterdir() if p.is_dir() and (m := _NUMBERED_RUN_RE.match(p.name))]
-    return f"{RUN_PREFIX}_{max(numbers) + 1}"
+    """``PPO_<n + 1>``, n the highest number used by a run folder in either root (SB3's ``get_latest_run_id``, which
+    names SB3's own TensorBoard runs the same way; 0 if none)."""
+    latest = max(get_latest_run_id(str(root), RUN_PREFIX) for root in (checkpoint_root, log_root))
+    return f"{RUN_PREFIX}_{latest + 1}"
 
 
 def resumable_pairs(folder: Path) -> list[Path]:

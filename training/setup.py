@@ -10,7 +10,7 @@ from typing import Any, Iterator, Optional
 
 import torch as th
 from stable_baselines3 import PPO
-from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.utils import LinearSchedule, check_for_correct_spaces
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from config.sizing import minibatch
@@ -167,19 +167,15 @@ def pipeline_groups(cfg: Config) -> int:
 
 
 def check_spaces(model: Any, env: VecEnv, what: str) -> None:
-    """Refuse a model whose observation/action spaces differ from the env's, naming both.
+    """SB3's ``check_for_correct_spaces`` (what ``PPO.load`` checks), with a message that names the model and the fix.
 
     :raises ValueError: the spaces differ (e.g. a model trained with another obs builder or team size).
     """
-    for name in ("observation_space", "action_space"):
-        mine, theirs = getattr(model, name), getattr(env, name)
-        if getattr(mine, "shape", None) != getattr(theirs, "shape", None) or type(mine) is not type(theirs) or (
-            getattr(mine, "n", None) != getattr(theirs, "n", None)
-        ):
-            raise ValueError(
-                f"{what} has {name} {mine} but the configured env has {theirs}; use the config the model "
-                "was trained with (--config / --set), or another model."
-            )
+    try:
+        check_for_correct_spaces(env, model.observation_space, model.action_space)
+    except ValueError as exc:
+        raise ValueError(f"{what} does not fit the configured env ({exc}); use the config the model was trained "
+                         "with (--config / --set), or another model.") from None
 
 
 def load_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
