@@ -6,10 +6,9 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import torch as th
-from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
@@ -113,7 +112,7 @@ def no_mlp_on_gpu_warning() -> Iterator[None]:
         yield
 
 
-def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
+def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PipelinedPPO:
     """PPO (:class:`training.pipeline.PipelinedPPO`: ``training.pipeline_groups`` groups of matches in flight)
     with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
     with no_mlp_on_gpu_warning():
@@ -121,7 +120,7 @@ def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
     return configure_model(model, cfg)
 
 
-def configure_model(model: PPO, cfg: Config) -> PPO:
+def configure_model(model: PipelinedPPO, cfg: Config) -> PipelinedPPO:
     """Set what a :class:`training.pipeline.PipelinedPPO` takes from the config but does not save:
     ``training.pipeline_groups`` and ``training.mirror`` (a new model and a resumed one alike)."""
     model.pipeline_groups = pipeline_groups(cfg)
@@ -131,7 +130,7 @@ def configure_model(model: PPO, cfg: Config) -> PPO:
     return model
 
 
-def _new_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
+def _new_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PipelinedPPO:
     train = cfg.training
     return PipelinedPPO(
         "MlpPolicy",
@@ -165,7 +164,7 @@ def pipeline_groups(cfg: Config) -> int:
     return 2 if env.vec_env == "selfplay" and env.selfplay.backend == "ray" else 1
 
 
-def check_spaces(model: Any, env: VecEnv, what: str) -> None:
+def check_spaces(model: object, env: VecEnv, what: str) -> None:
     """Refuse a model whose observation/action spaces differ from the env's, naming both.
 
     :raises ValueError: the spaces differ (e.g. a model trained with another obs builder or team size).
@@ -212,7 +211,7 @@ def check_obs_size(cfg: Config, model_path: Path, obs_shape: tuple[int, ...]) ->
             "(its run folder's config.yaml records the obs builder), or train a new model.")
 
 
-def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: Config) -> PPO:
+def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: Config) -> PipelinedPPO:
     """``PPO.load`` onto ``env`` after :func:`training.model_files.read_model_data` checked the file and
     its spaces were checked against ``env``'s; configured by ``cfg`` (:func:`configure_model`).
 
