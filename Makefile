@@ -28,6 +28,7 @@ train: install
 
 test: install-ray
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 tensorboard: install

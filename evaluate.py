@@ -27,17 +27,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from config import ConfigError, league_match_counts, load_config
+from config.schema import Config
+from envs.rocket_league_env import RocketLeagueEnv
 from envs.components import smallest_team_size
 from vecenv.subproc import eval_env_config, make_local_vec_env
 from envs.scripted import SCRIPTED_NAMES
-from play.match import PolicyDriver, StepObserver, lookup_table, make_driver, play_episodes, summarize_episodes
+from play.match import (Driver, PolicyDriver, StepObserver, lookup_table, make_driver, play_episodes,
+                        summarize_episodes)
 from training.model_files import inspect_pair
 from training.runs import RUN_CONFIG_NAME
 from training.saving import normalizer_path_for
@@ -112,7 +115,9 @@ def run_episodes(model: PPO, venv: VecNormalize, episodes: int, decision_seconds
     steps = goals_for = goals_against = touches = 0
     while len(results) < episodes:
         action, _ = model.predict(obs, deterministic=True)
-        obs, rewards, dones, infos = venv.step(action)
+        step_obs, rewards, dones, infos = venv.step(action)
+        assert isinstance(step_obs, np.ndarray)  # flat observations (SB3 also types dict and tuple ones)
+        obs = step_obs
         info = infos[0]
         reward += float(rewards[0])
         steps += 1
@@ -247,8 +252,8 @@ def parse_opponents(args: argparse.Namespace) -> list[str]:
     return opponents
 
 
-def play_opponents(me: Any, opponents: Sequence[str], cfg: dict, team_size: int, args: argparse.Namespace,
-                   observers: list, viewer: Optional["LiveViewer"]) -> dict[str, dict]:
+def play_opponents(me: Driver, opponents: Sequence[str], cfg: Config, team_size: int, args: argparse.Namespace,
+                   observers: Sequence[StepObserver], viewer: Optional["LiveViewer"]) -> dict[str, dict]:
     """``me`` (blue) against each opponent (``self``: ``me`` drives both teams); per opponent its summary. The
     animation (``observers``) holds the first opponent's games only."""
     table = lookup_table(cfg.environment)
@@ -330,7 +335,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "mode set environment.blue_size / orange_size instead.")
         if args.team_size and args.team_size > cfg.environment.obs_zero_padding:
             raise ValueError(f"--team-size {args.team_size} is larger than environment.obs_zero_padding "
-                             f"({cfg['environment']['obs_zero_padding']}) the model was trained with.")
+                             f"({cfg.environment.obs_zero_padding}) "
+                             "the model was trained with.")
         team_size = args.team_size or (smallest_team_size(cfg.environment, league_match_counts(cfg)) if selfplay
                                        else None)
         opponents = parse_opponents(args)
@@ -342,13 +348,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             vec_norm.norm_reward = False
             model = PPO.load(model_path, device="cpu")
             check_spaces(model, venv, f"model '{model_path}'")
-            decision_seconds = venv.envs[0].unwrapped.decision_seconds
+            env = venv.envs[0].unwrapped
+            assert isinstance(env, RocketLeagueEnv)
+            decision_seconds = env.decision_seconds
             if args.render:
                 recorder = FrameRecorder(min(args.render_episodes or args.episodes, args.episodes))
             if args.render_live:
                 viewer = LiveViewer(decision_seconds)
             observers = [obs for obs in (recorder, viewer) if obs is not None]
             if selfplay:
+                assert team_size is not None  # set above in self-play
                 me = PolicyDriver(model, vec_norm, deterministic=not args.stochastic)
                 summaries = play_opponents(me, opponents, cfg, team_size, args, observers, viewer)
                 summary = {"episodes": args.episodes, "team_size": team_size, **summaries}
@@ -363,6 +372,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
 
     if selfplay:
+        assert team_size is not None  # set above in self-play
         print_match_table({k: v for k, v in summary.items() if k.startswith("vs_")}, team_size, model_path, norm_path,
                           args.stochastic)
     else:

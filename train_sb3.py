@@ -17,12 +17,14 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import torch as th
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecEnv
 
 from config.schema import Config, PartSpec, RewardPartSpec, part_name, reward_weight
 from config import ConfigError, check_rollout, league_match_counts, load_config
@@ -45,6 +47,7 @@ from callbacks.torch_threads import make_threads_callback
 from config.sizing import available_cores
 from vecenv.subproc import close_vec_env, resolve_num_envs
 from envs.components import team_sizes
+from vecenv.base import MatchesVecEnv
 from vecenv.ray_backend import ActorsNotPlaced
 from vecenv.selfplay import WorkerError
 from league.league import League
@@ -205,13 +208,15 @@ def print_banner(cfg: Config, model: PPO, device: th.device, num_envs: int, work
             f"Workers:     {num_envs} processes (SubprocVecEnv){auto}, {threads}",
             f"Match:       {env.blue_size}v{env.orange_size} (opponents: {env.opponent_policy}), {timing}",
         ]
+    obs_shape = model.observation_space.shape
+    assert obs_shape is not None and isinstance(model.action_space, spaces.Discrete)  # the env's Box and Discrete
     lines = [
         RULE,
         "ROCKET LEAGUE BOT - PPO TRAINING (Stable-Baselines3 + RocketSim)",
         RULE,
         f"Device:      {describe_device(device)}",
         *setup,
-        f"Obs:         {model.observation_space.shape[0]} floats ({part_name(env.obs_builder)})   "
+        f"Obs:         {obs_shape[0]} floats ({part_name(env.obs_builder)})   "
         f"Actions: {model.action_space.n} ({env.action_parser})",
         f"Rewards:     {rewards}",
         describe_curriculum(cfg, curriculum),
@@ -242,7 +247,7 @@ class Plan:
 
     cfg: Config
     #: ``cfg`` as the curriculum's current stage plays it (``cfg`` itself without a curriculum).
-    played: dict[str, Any]
+    played: Config
     curriculum: Optional[Curriculum]
     config_source: str
     num_envs: int
@@ -251,7 +256,7 @@ class Plan:
     resume: Optional[PairInfo]
 
 
-def config_inputs(args: argparse.Namespace) -> tuple[Optional[Any], Optional[str], list[str]]:
+def config_inputs(args: argparse.Namespace) -> tuple[Optional[PairInfo], Optional[str], list[str]]:
     """(the pair to resume or None, the config file to load, the ``--set`` overrides including the flags that
     stand for config keys). A resumed run loads its own resolved ``config.yaml`` unless ``--config`` is given."""
     resume = find_resume_pair(args.resume, Path(args.checkpoint_dir)) if args.resume else None
@@ -292,7 +297,7 @@ def plan_run(args: argparse.Namespace) -> Plan:
                 device, run, resume)
 
 
-def attach_league(plan: Plan, model: PPO, env: Any) -> Optional[League]:
+def attach_league(plan: Plan, model: PPO, env: VecEnv) -> Optional[League]:
     """The run's league (ratings and pool restored from its folder when resuming), driving the opponents of
     the vec env's league matches; None when no stage of the run (or the config without a curriculum) has league
     matches."""
@@ -303,7 +308,9 @@ def attach_league(plan: Plan, model: PPO, env: Any) -> Optional[League]:
                     cfg.training.seed)
     league.load(device)
     league.bind(model, model.get_vec_normalize_env())
-    env.unwrapped.set_opponents(league)
+    base = env.unwrapped
+    assert isinstance(base, MatchesVecEnv)  # league matches run in the self-play vec env
+    base.set_opponents(league)
     return league
 
 
@@ -452,7 +459,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if league is not None:
             callbacks.append(LeagueCallback(league, cfg.league.snapshot_every))
         if switch is not None and league is not None:
-            callbacks.append(CurriculumCallback(plan.curriculum, league, switch))
+            callbacks.append(CurriculumCallback(switch.curriculum, league, switch))
         if eval_env is not None:
             callbacks.append(make_eval_callback(eval_env, str(run.checkpoint_dir), cfg.evaluation.eval_freq,
                                                 plan.num_envs, cfg.evaluation.n_eval_episodes))

@@ -23,9 +23,13 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from config.schema import EnvironmentConfig
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
 
 TICKS_PER_SECOND = 120
 #: Random controls drawn per numpy call (drawing one decision at a time would cost more than the sim).
@@ -84,7 +88,7 @@ def spec_from_config(env_cfg: EnvironmentConfig, seconds: float) -> CeilingSpec:
     return CeilingSpec(meshes_folder(env_cfg.meshes_path), blue, orange, env_cfg.tick_skip, reset_every, seconds)
 
 
-def simulate(spec: CeilingSpec, seed: int, barrier: Any = None) -> tuple[int, float]:
+def simulate(spec: CeilingSpec, seed: int, barrier: Optional[Barrier] = None) -> tuple[int, float]:
     """Run one arena for ``spec.seconds`` wall seconds; return (agent-steps, wall seconds measured)."""
     import numpy as np
     import RocketSim as rsim
@@ -127,7 +131,7 @@ def simulate(spec: CeilingSpec, seed: int, barrier: Any = None) -> tuple[int, fl
     return decisions * max(1, n_cars), now - start
 
 
-def _worker(spec: CeilingSpec, seed: int, barrier: Any, results: Any) -> None:
+def _worker(spec: CeilingSpec, seed: int, barrier: Barrier, results: Queue[tuple[str, object, float]]) -> None:
     try:
         results.put(("ok", *simulate(spec, seed, barrier)))
     except BaseException:  # report it: the parent would otherwise wait for a result that never comes

@@ -35,7 +35,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTED = ("idle", "random", "chaser")
@@ -226,8 +226,8 @@ def run_models(run_dir: Path, checkpoints: bool = True) -> list[tuple[int, Path]
         steps = int(read_model_data(path)["num_timesteps"])
         if final_steps - steps >= rollout:  # a pair saved in the final pair's last rollout is the same policy
             models.setdefault(steps, path)
-    steps = sorted(models)
-    return [(s, models[s]) for s in steps[:-1]] + [(steps[-1], final)]
+    all_steps = sorted(models)
+    return [(s, models[s]) for s in all_steps[:-1]] + [(all_steps[-1], final)]
 
 
 def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
@@ -381,7 +381,7 @@ def _fmt(ci: Optional[dict[str, float]], percent: bool) -> str:
     return f"{ci['mean']:.2f} [{ci['low']:.2f},{ci['high']:.2f}]"
 
 
-def format_table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+def format_table(header: tuple[str, ...], body: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -559,11 +559,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     summaries = {arm: summarize(runs, args.seed) for arm, runs in results.items()}
     thresholds = {arm: [steps_to_threshold(run, args.touch_threshold, args.goal_threshold) for run in runs]
                   for arm, runs in results.items()}
-    for arm, rows in summaries.items():
-        print(f"\n{arm}: final models ({len(results[arm])} seed(s)), mean [95% interval over seeds and games], "
-              "1v1 from both sides:")
+    for arm_name, rows in summaries.items():
+        print(f"\n{arm_name}: final models ({len(results[arm_name])} seed(s)), mean [95% interval over seeds and "
+              "games], 1v1 from both sides:")
         print(format_summary(rows))
-        reached = ", ".join("not reached" if s is None else f"{s:,}" for s in thresholds[arm])
+        reached = ", ".join("not reached" if s is None else f"{s:,}" for s in thresholds[arm_name])
         print(f"steps to touch >= {args.touch_threshold:.0%} and >= {args.goal_threshold:g} goals per game against "
               f"idle (deterministic), per seed: {reached}")
     comparison = compare(results, args.seed) if len(arms) > 1 else []

@@ -42,9 +42,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from config.schema import Config
+
+if TYPE_CHECKING:
+    import torch as th
+    from rlgym.api import RLGym
 
 #: (key, label) of every part, in report order. Worker-side parts first.
 PARTS: tuple[tuple[str, str], ...] = (
@@ -86,7 +90,7 @@ class Timers:
 
         return timed
 
-    def patch(self, obj: Any, method: str, key: str) -> None:
+    def patch(self, obj: object, method: str, key: str) -> None:
         """Replace ``obj.method`` (on this instance only) by a timed version."""
         setattr(obj, method, self.wrap(getattr(obj, method), key))
 
@@ -146,7 +150,7 @@ class Breakdown:
         return "\n".join(lines)
 
 
-def _patch_match(match: Any, timers: Timers, components: bool) -> None:
+def _patch_match(match: RLGym, timers: Timers, components: bool) -> None:
     """Time an RLGym match's physics and engine step; with ``components``, also its obs builder, reward, action
     parser and done conditions (the per-match ``RLGym.step`` path)."""
     engine = match.transition_engine
@@ -187,14 +191,14 @@ def measure_env_parts(cfg: Config, seconds: float) -> dict[str, float]:
             timers.patch(group.batched, "rewards", "reward")
             timers.patch(group.batched, "dones", "done_conditions")
             timers.patch(group, "_actions", "action_parsing")
-        vecenv.batched.StateArrays = timers.wrap(state_arrays, "gather")
+        setattr(vecenv.batched, "StateArrays", timers.wrap(state_arrays, "gather"))  # a timed class, until restored
     step = timers.wrap(env.step, "env_total")
     try:
         run_for(0.0, step)  # warm-up
         timers.clear()
         steps, _ = run_for(seconds, step, warmup=0)
     finally:
-        vecenv.batched.StateArrays = state_arrays
+        setattr(vecenv.batched, "StateArrays", state_arrays)
         env.close()
     t = timers.seconds
     parts = {
@@ -210,7 +214,7 @@ def measure_env_parts(cfg: Config, seconds: float) -> dict[str, float]:
     return {key: value / steps for key, value in parts.items()}
 
 
-def measure_iteration(cfg: Config, num_envs: int, device: Any,
+def measure_iteration(cfg: Config, num_envs: int, device: th.device,
                       seconds: float) -> tuple[float, int, dict[str, float], int]:
     """Run ``learn`` with main-process timers (module docstring) over one warm-up iteration and then whole
     iterations for at least ``seconds`` (at least one), timed by :func:`bench.stages.make_iteration_clock`.
@@ -253,7 +257,7 @@ def measure_iteration(cfg: Config, num_envs: int, device: Any,
         if hasattr(workers, "step_group_wait"):  # the pipelined loop (training/pipeline.py) steps groups
             timers.patch(workers, "step_group_async", "env_wait")
             timers.patch(workers, "step_group_wait", "env_wait")
-            training.pipeline.GroupWrappers.apply = timers.wrap(group_apply, "group_wrappers")
+            setattr(training.pipeline.GroupWrappers, "apply", timers.wrap(group_apply, "group_wrappers"))
         timers.patch(env, "step_async", "vec_step")
         timers.patch(env, "step_wait", "vec_step")
         timers.patch(model.policy, "forward", "policy_inference")
@@ -269,11 +273,11 @@ def measure_iteration(cfg: Config, num_envs: int, device: Any,
         env.close()
         league_dir.cleanup()
         training.pipeline.sample_actions = sample_actions
-        training.pipeline.GroupWrappers.apply = group_apply
+        setattr(training.pipeline.GroupWrappers, "apply", group_apply)
     return clock.marks[-1][0] - clock.marks[1][0], len(clock.marks) - 2, measured, processes
 
 
-def profile_iteration(cfg: Config, num_envs: int, device: Any, cores: int, seconds: float) -> Breakdown:
+def profile_iteration(cfg: Config, num_envs: int, device: th.device, cores: int, seconds: float) -> Breakdown:
     """Breakdown of one training iteration (module docstring: method).
 
     :param cores: cores the workers share.

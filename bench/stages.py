@@ -14,9 +14,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from config.schema import Config, reward_weight
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    import torch as th
+    from rlgym.api import RLGym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 #: Vec-env steps (or env steps for ``env``) run before the clock starts: first torch calls, worker caches.
 WARMUP_STEPS = 20
@@ -72,7 +79,7 @@ def run_ceiling_stage(cfg: Config, seconds: float, processes: int) -> StageResul
     return StageResult(steps, wall, rate, f"raw RocketSim, {processes} procs x 1 arena ({cars} cars), random controls")
 
 
-def random_stepper(env: Any) -> Callable[[], int]:
+def random_stepper(env: gym.Env) -> Callable[[], int]:
     """``() -> 1``: one random-action step of a single gymnasium ``env``, resetting it when an episode ends."""
 
     def step() -> int:
@@ -95,7 +102,7 @@ class InProcessEnv:
     :param groups: self-play: the workers' match groups (:class:`vecenv.worker.MatchGroup`), all here.
     """
 
-    match: Any
+    match: Optional[RLGym]
     step: Callable[[], int]
     close: Callable[[], None]
     detail: str
@@ -117,10 +124,12 @@ def in_process_env(cfg: Config) -> InProcessEnv:
     from config.sizing import available_cores
     from vecenv.subproc import EnvFactory
     from config import league_match_counts
+    from envs.rocket_league_env import RocketLeagueEnv
 
     env_cfg, seed = cfg.environment, cfg.training.seed
     if env_cfg.vec_env != "selfplay":
         env = EnvFactory(env_cfg, cfg.rewards, seed, in_worker=False)()
+        assert isinstance(env, RocketLeagueEnv)  # record_state is off: no wrapper
         return InProcessEnv(env.match, random_stepper(env), env.close, "1 RocketLeagueEnv in-process, random actions")
     league_sizes = team_sizes(league_match_counts(cfg))
     sizes = selfplay_team_sizes(env_cfg)
@@ -187,9 +196,10 @@ def run_collect_random_stage(cfg: Config, seconds: float, num_envs: int) -> Stag
     return _result(steps, wall, f"training vec env, {vec_env_detail(env)}, random actions")
 
 
-def run_collect_policy_stage(cfg: Config, seconds: float, num_envs: int, device: Any) -> StageResult:
+def run_collect_policy_stage(cfg: Config, seconds: float, num_envs: int, device: th.device) -> StageResult:
     """Stage ``collect_policy``: the training vec env stepped as SB3's ``collect_rollouts`` does
     (obs -> tensor -> ``policy(obs)`` under ``no_grad`` -> actions -> ``env.step``), without buffer or update."""
+    import numpy as np
     import torch as th
     from stable_baselines3.common.utils import obs_as_tensor
     from training.setup import make_model, make_training_env
@@ -200,12 +210,15 @@ def run_collect_policy_stage(cfg: Config, seconds: float, num_envs: int, device:
         model = make_model(cfg, env, device, seed)
         model.policy.set_training_mode(False)
         obs = env.reset()
+        assert isinstance(obs, np.ndarray)  # flat observations (SB3 also types dict ones)
 
         def step() -> int:
             nonlocal obs
             with th.no_grad():
                 actions, _, _ = model.policy(obs_as_tensor(obs, model.device))
-            obs, _, _, _ = env.step(actions.cpu().numpy())
+            new_obs, _, _, _ = env.step(actions.cpu().numpy())
+            assert isinstance(new_obs, np.ndarray)
+            obs = new_obs
             return num_envs
 
         steps, wall = run_for(seconds, step)
@@ -214,7 +227,7 @@ def run_collect_policy_stage(cfg: Config, seconds: float, num_envs: int, device:
     return _result(steps, wall, f"training vec env, {vec_env_detail(env)}, policy inference on {device}")
 
 
-def vec_env_detail(venv: Any) -> str:
+def vec_env_detail(venv: VecEnv) -> str:
     """``"32 slots in 2 self-play workers"`` or ``"8 SubprocVecEnv workers"``."""
     plans = getattr(venv.unwrapped, "plans", None)
     if plans is not None:
@@ -254,8 +267,8 @@ def make_iteration_clock(seconds: float, on_mark: Optional[Callable[[int, bool],
     return IterationClock()
 
 
-def run_train_stage(cfg: Config, seconds: float, num_envs: int, device: Any,
-                    probe: Optional[Callable[[Any], dict[str, Any]]] = None) -> StageResult:
+def run_train_stage(cfg: Config, seconds: float, num_envs: int, device: th.device,
+                    probe: Optional[Callable[[VecEnv], dict[str, Any]]] = None) -> StageResult:
     """Stage ``train``: ``PPO.learn`` end to end after one warm-up iteration; then ``probe(env)``, if given,
     measures more on the same env (the Ray link: one Ray start instead of two) into ``extra``.
 
@@ -289,13 +302,14 @@ def run_train_stage(cfg: Config, seconds: float, num_envs: int, device: Any,
                                      f"{train.n_epochs} epochs of minibatch {train.batch_size}{league}", extra)
 
 
-def attach_full_league(cfg: Config, model: Any, env: Any, folder: Path) -> int:
+def attach_full_league(cfg: Config, model: PPO, env: VecNormalize, folder: Path) -> int:
     """Give the vec env's league matches their trainer-side league, its pool already full (``pool_size``
     snapshots: the most opponent versions, so the most inference batches per step, a long run ever has).
     Returns the pool size (0: the config has no league matches)."""
     from envs.components import team_sizes
     from league.league import League
     from config import league_match_counts
+    from vecenv.base import MatchesVecEnv
 
     sizes = team_sizes(league_match_counts(cfg))
     if not sizes:
@@ -306,7 +320,9 @@ def attach_full_league(cfg: Config, model: Any, env: Any, folder: Path) -> int:
         model.num_timesteps = steps  # distinct names; every version is a separate network copy
         league.snapshot()
     model.num_timesteps = 0
-    env.unwrapped.set_opponents(league)
+    base = env.unwrapped
+    assert isinstance(base, MatchesVecEnv)  # league matches run in the self-play vec env
+    base.set_opponents(league)
     return len(league.pool)
 
 
@@ -329,7 +345,7 @@ def on_ray(cfg: Config, cores: int) -> Config:
     return out
 
 
-def measure_ray_link(env: Any, calls: int = 50) -> dict[str, float]:
+def measure_ray_link(env: VecEnv, calls: int = 50) -> dict[str, float]:
     """What one trainer <-> actor step costs on the wire, on a :class:`vecenv.ray_backend.RayVecEnv` (the
     ``train_ray`` stage's, see :func:`on_ray`): the median round trip of an empty actor call (ms) and the
     pickled bytes of one step's request and reply."""
@@ -338,6 +354,9 @@ def measure_ray_link(env: Any, calls: int = 50) -> dict[str, float]:
 
     import numpy as np
 
+    from vecenv.ray_backend import RayVecEnv
+
+    assert isinstance(env, RayVecEnv)
     env.reset()
     times = []
     for _ in range(calls):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from curriculum.curriculum import Curriculum
+
+if TYPE_CHECKING:
+    from league.league import League
+    from training.stages import StageSwitch
 
 
 class CurriculumCallback(BaseCallback):
@@ -22,10 +26,10 @@ class CurriculumCallback(BaseCallback):
     (share of the learning cars playing league matches).
 
     :param league: the run's league (its ``finished`` games are read and cleared).
-    :param switch: has ``switch(model)`` and ``league_car_share()``.
+    :param switch: puts the run into the stage (``switch(model)``) and tells ``league_car_share()``.
     """
 
-    def __init__(self, curriculum: Curriculum, league: Any, switch: Any):
+    def __init__(self, curriculum: Curriculum, league: League, switch: StageSwitch):
         super().__init__()
         self.curriculum, self.league, self.switch = curriculum, league, switch
 
@@ -40,6 +44,8 @@ class CurriculumCallback(BaseCallback):
         reading_before = cur.reading()
         if cur.check():
             previous = cur.cfg.stages[cur.index - 1]
+            # check() advanced through the previous stage's gate, read just before
+            assert previous.advance is not None and reading_before is not None
             self.switch.switch(self.model)
             tqdm.write(f"Curriculum: stage '{previous.name}' -> '{cur.stage.name}' at {self.num_timesteps:,} steps "
                        f"(gate against {previous.advance.opponent}: touch {reading_before.touch:.0%}, goal "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import Schedule
 
@@ -16,6 +17,8 @@ class EntropyScheduleCallback(BaseCallback):
     :param schedule: picklable callable of progress_remaining (1 at the start, 0 at the end),
         e.g. ``stable_baselines3.common.utils.LinearSchedule(0.01, 0.001, 1.0)``.
     """
+
+    model: PPO  # ent_coef is PPO's
 
     def __init__(self, schedule: Schedule):
         super().__init__()

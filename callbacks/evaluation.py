@@ -17,6 +17,8 @@ class SaveBestPairCallback(BaseCallback):
     """Run by ``EvalCallback`` on a new best mean reward: saves the model and the training normalizer
     together (SB3's ``EvalCallback`` saves only the model, which is useless without its statistics)."""
 
+    parent: EvalCallback  # set by the EvalCallback that runs it
+
     def __init__(self, save_dir: str, verbose: int = 0):
         super().__init__(verbose)
         self.save_dir = save_dir

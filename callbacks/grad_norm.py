@@ -14,7 +14,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 class GradNormCallback(BaseCallback):
     """Records the mean pre-clipping L2 norm of the full gradient over the previous ``train()`` call."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._handles: list = []
         self._sq_sum: th.Tensor | None = None
@@ -27,6 +27,7 @@ class GradNormCallback(BaseCallback):
         self._handles.append(self.model.policy.optimizer.register_step_pre_hook(self._close_minibatch))
 
     def _add_param(self, param: th.Tensor) -> None:
+        assert param.grad is not None  # the hook runs once the gradient is accumulated
         sq = param.grad.detach().pow(2).sum()
         self._sq_sum = sq if self._sq_sum is None else self._sq_sum + sq
 

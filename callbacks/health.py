@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
@@ -39,7 +40,7 @@ def health_limits(health_cfg: HealthConfig) -> list[Limit]:
     ]
 
 
-def update_number(model: Any) -> int:
+def update_number(model: PPO) -> int:
     """PPO updates finished so far in the whole run (SB3 counts gradient epochs in ``_n_updates``)."""
     return model._n_updates // max(model.n_epochs, 1)
 
@@ -54,6 +55,8 @@ class TrainingHealthCallback(BaseCallback):
 
     Must run after ``GradNormCallback``, which records ``train/grad_norm`` at the same moment.
     """
+
+    model: PPO  # update_number reads PPO's n_epochs
 
     def __init__(self, limits: list[Limit], patience: int):
         super().__init__()

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from config.parts import PartError, check_parts
 from config.schema import (BUILTIN, CUSTOM, MATCH_SIZES, REWARD_PARTS, Config, ConfigError, PartSpec, part_name,
@@ -133,7 +134,7 @@ def _suggest(key: str, keys: Mapping[str, Any]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _explain(error: dict) -> str:
+def _explain(error: ErrorDetails) -> str:
     """One pydantic error as a sentence naming the key and the fix."""
     loc = tuple(error["loc"])
     key, kind = _key(loc), error["type"]

@@ -9,7 +9,7 @@ two 1v1 league matches, so a stage follows whatever match counts the user config
 
 from __future__ import annotations
 
-from config.schema import MATCH_SIZES, Config, ConfigError
+from config.schema import MATCH_SIZES, Config, ConfigError, ScriptedName
 
 
 def active(cfg: Config) -> bool:
@@ -44,7 +44,7 @@ def stage_config(cfg: Config, index: int) -> Config:
     return out
 
 
-def scripted_weights(cfg: Config, index: int) -> dict[str, float]:
+def scripted_weights(cfg: Config, index: int) -> dict[ScriptedName, float]:
     """Weight of each scripted bot in stage ``index`` (only bots with a weight above 0; the top-level
     ``league.scripted`` list weighs each of its bots 1)."""
     stage = cfg.curriculum.stages[index]

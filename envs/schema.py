@@ -7,7 +7,7 @@ them with the other sections into the whole file's ``Config``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat,
                       PositiveInt, StrictBool, Tag)
@@ -61,13 +61,21 @@ def _builtin_or_part(names: Any, part: type[PartSpec] = PartSpec) -> Any:
     return Annotated[Union[Annotated[names, Tag(BUILTIN)], Annotated[part, Tag(CUSTOM)]], Discriminator(_kind)]
 
 
-#: Matches of each team size (every size named, 0 for none): a dict at run time, ``counts["1v1"]``.
-MatchCounts = TypedDict("MatchCounts", {name: NonNegativeInt for name in MATCH_SIZES})  # type: ignore[misc]
-MatchCounts.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
-ObsBuilderSpec = _builtin_or_part(Literal["default", "relative"])
-StateMutatorSpec = _builtin_or_part(Literal["kickoff", "random", "jitter"])
-#: A reward part: the weight of a built-in part, or a custom part with its weight.
-RewardSpec = _builtin_or_part(float, RewardPartSpec)
+if TYPE_CHECKING:
+    # What the fields hold once validated. The run-time definitions below are built from MATCH_SIZES and as
+    # pydantic discriminated unions, which mypy cannot read as types.
+    MatchCounts = dict[str, int]
+    ObsBuilderSpec = Union[Literal["default", "relative"], PartSpec]
+    StateMutatorSpec = Union[Literal["kickoff", "random", "jitter"], PartSpec]
+    RewardSpec = Union[float, RewardPartSpec]
+else:
+    #: Matches of each team size (every size named, 0 for none): a dict at run time, ``counts["1v1"]``.
+    MatchCounts = TypedDict("MatchCounts", {name: NonNegativeInt for name in MATCH_SIZES})
+    MatchCounts.__pydantic_config__ = ConfigDict(extra="forbid")
+    ObsBuilderSpec = _builtin_or_part(Literal["default", "relative"])
+    StateMutatorSpec = _builtin_or_part(Literal["kickoff", "random", "jitter"])
+    #: A reward part: the weight of a built-in part, or a custom part with its weight.
+    RewardSpec = _builtin_or_part(float, RewardPartSpec)
 
 
 class SelfPlayConfig(Section):
@@ -128,11 +136,11 @@ class RayConfig(Section):
 Rewards = dict[str, RewardSpec]
 
 
-def part_name(spec: Any) -> str:
+def part_name(spec: str | PartSpec) -> str:
     """How a component field reads in messages: a built-in name, or a custom part's class path."""
     return spec.cls if isinstance(spec, PartSpec) else str(spec)
 
 
-def reward_weight(part: Any) -> float:
+def reward_weight(part: RewardSpec) -> float:
     """The weight of a ``rewards:`` entry (a built-in part's number, or a custom part's ``weight``)."""
     return part.weight if isinstance(part, PartSpec) else float(part)

@@ -18,20 +18,21 @@ import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch as th
 from stable_baselines3 import PPO
-from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
-from config.schema import LeagueConfig, Shares
+from config.schema import LeagueConfig, ScriptedName, Shares
 from envs.scripted import SCRIPTED_NAMES
 from vecenv.worker import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
 from league.stacked import StackedActors, can_stack
 from training.actor import actor_logits
+from training.flat_obs import normalize_obs
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.saving import atomic_write_text, named_paths, save_pair
 
@@ -45,7 +46,7 @@ RECENT_GAMES = 100
 FINISHED_KEPT = 100_000
 
 
-def sample_actions(policy: BasePolicy, obs: np.ndarray) -> np.ndarray:
+def sample_actions(policy: ActorCriticPolicy, obs: np.ndarray) -> np.ndarray:
     """Sampled lookup-table actions ``[n]`` for observations ``[n, obs_size]`` (already normalized).
 
     Runs only the actor half of SB3's ``ActorCriticPolicy`` (features -> actor MLP -> logits -> sample): an
@@ -63,12 +64,12 @@ class FrozenPolicy:
     """A past version: its own copy of the policy network and of the observation statistics it was trained
     with. Training the current policy changes neither."""
 
-    policy: BasePolicy
+    policy: ActorCriticPolicy
     normalizer: Optional[VecNormalize]
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self.normalizer is not None:
-            obs = self.normalizer.normalize_obs(obs)
+            obs = normalize_obs(self.normalizer, obs)
         return sample_actions(self.policy, obs)
 
 
@@ -82,7 +83,7 @@ def frozen_normalizer(vec_normalize: Optional[VecNormalize]) -> Optional[VecNorm
     return frozen
 
 
-def frozen_copy(policy: BasePolicy) -> BasePolicy:
+def frozen_copy(policy: ActorCriticPolicy) -> ActorCriticPolicy:
     """A new policy with the same constructor arguments and a copy of the weights, in eval mode (SB3 rebuilds
     policies this way on load; ``deepcopy`` fails once a forward pass left its last distribution attached)."""
     frozen = policy.__class__(**policy._get_constructor_parameters()).to(policy.device)
@@ -121,7 +122,7 @@ class League:
         #: outcome). Bounded: a run without a curriculum never reads it.
         self.finished: deque = deque(maxlen=FINISHED_KEPT)
         #: Weight of each scripted bot in the even-games pick (the curriculum stage's; 1 each by default).
-        self.scripted_weights: dict[str, float] = {name: 1.0 for name in league_cfg.scripted}
+        self.scripted_weights: dict[ScriptedName, float] = {name: 1.0 for name in league_cfg.scripted}
         self.model: Optional[PPO] = None
         self.vec_normalize: Optional[VecNormalize] = None
         #: (pool name -> row of the stack, the pool's actors as one network); None until built or after the pool
@@ -165,7 +166,7 @@ class League:
         normalizer.training = False
         return FrozenPolicy(PPO.load(model_path, device=device).policy, normalizer)
 
-    def set_mix(self, shares: Shares, scripted_weights: dict[str, float]) -> None:
+    def set_mix(self, shares: Shares, scripted_weights: Mapping[ScriptedName, float]) -> None:
         """Opponent kinds' shares and the scripted bots' weights from the next draw on (a curriculum stage)."""
         kind_shares = np.array([getattr(shares, kind) for kind in KINDS], dtype=np.float64)
         self.kind_p = kind_shares / kind_shares.sum()
@@ -180,6 +181,7 @@ class League:
     def snapshot(self) -> str:
         """The current policy and normalizer join the pool (saved as a pair in ``league/``); beyond ``pool_size``
         the oldest past versions are dropped, never the run's first snapshot nor the one just taken."""
+        assert self.model is not None, "League.bind() comes before snapshots"
         steps = self.model.num_timesteps
         name = past_name(steps)
         save_pair(self.model, self.vec_normalize, *self._paths(name))
@@ -211,7 +213,7 @@ class League:
         atomic_write_text(self.ladder_path, json.dumps(state, indent=1))
 
     # ---------------------------------------------------------------------------------------- opponents
-    def _pick(self, candidates: list[str], prior: Optional[list[float]] = None) -> str:
+    def _pick(self, candidates: Sequence[str], prior: Optional[list[float]] = None) -> str:
         """The candidate making the most even game: weight p(1-p), floored at min_pick_weight of the best, times
         ``prior`` (the curriculum stage's weights of scripted bots)."""
         p = np.array([self.ratings.win_probability(name) for name in candidates])
@@ -258,14 +260,16 @@ class League:
         names = np.array([self.assigned[m] for m in matches])
         current = names == CURRENT
         if current.any():
+            assert self.model is not None, "League.bind() comes before the vec env steps"
             rows = np.flatnonzero(current)
-            batch = obs[rows] if self.vec_normalize is None else self.vec_normalize.normalize_obs(obs[rows])
+            batch = obs[rows] if self.vec_normalize is None else normalize_obs(self.vec_normalize, obs[rows])
             actions[rows] = sample_actions(self.model.policy, batch)
         if current.all():
             return actions
         rows = np.flatnonzero(~current)
         stacked = self._stacked_pool()
         if stacked is not None:
+            assert self._stacked is not None  # _stacked_pool() built it
             index = self._stacked[0]
             actions[rows] = stacked.act(obs[rows], np.array([index[name] for name in names[rows]]))
         else:  # versions of different shapes: one pass each

@@ -84,7 +84,7 @@ class Ratings:
         only counted (module docstring)."""
         me, them = self.current, self.records[opponent]
         if outcome != 0:
-            ranks = [0, 1] if outcome > 0 else [1, 0]
+            ranks: list[float] = [0, 1] if outcome > 0 else [1, 0]
             [[mine], [theirs]] = self.model.rate([[self._rating(me)], [self._rating(them)]], ranks=ranks)
             me.mu, me.sigma = mine.mu, mine.sigma
             if them.kind != "scripted":

@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from config.schema import EnvironmentConfig, Rewards
 from envs.components import build_match, lookup_table  # noqa: F401 - lookup_table: re-exported for the scripts
 from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
+from training.flat_obs import normalize_obs
 from training.model_files import inspect_pair, read_normalizer
 
 #: Called after every step with (info holding ``"state"``, blue's mean step reward, 1-based episode, blue score,
@@ -42,7 +43,7 @@ class PolicyDriver:
 
     def __call__(self, obs: np.ndarray, state: GameState, agents: Sequence[str]) -> np.ndarray:
         if self.normalizer is not None:
-            obs = self.normalizer.normalize_obs(obs)
+            obs = normalize_obs(self.normalizer, obs)
         actions, _ = self.model.predict(obs, deterministic=self.deterministic)
         return np.asarray(actions, dtype=np.int64).reshape(len(agents))
 
@@ -107,7 +108,7 @@ def play_episodes(blue: Driver, orange: Optional[Driver], env_cfg: EnvironmentCo
     get a :class:`rlbot_harness.sim.PacketEngine`, which has the training engine's physics and timing.
     """
     engine = None
-    packet_drivers = [d for d in (blue, orange) if hasattr(d, "attach_engine")]
+    packet_drivers = [d for d in (blue, orange) if d is not None and hasattr(d, "attach_engine")]
     if packet_drivers:
         from rlbot_harness.sim import PacketEngine
 

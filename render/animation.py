@@ -88,7 +88,9 @@ def _gif_palette(frames: Sequence[Frame], renderer: FrameRenderer) -> Image.Imag
     named = list(dict.fromkeys(NAMED_COLORS))
     adaptive = Image.fromarray(montage).quantize(colors=GIF_PALETTE_SIZE - len(named),
                                                  method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    adaptive_rgb = adaptive.getpalette()[: 3 * (GIF_PALETTE_SIZE - len(named))]
+    adaptive_palette = adaptive.getpalette()
+    assert adaptive_palette is not None  # quantize() makes a "P" image, which has a palette
+    adaptive_rgb = adaptive_palette[: 3 * (GIF_PALETTE_SIZE - len(named))]
     palette = [c for rgb in named for c in rgb] + adaptive_rgb
     palette_image = Image.new("P", (1, 1))
     palette_image.putpalette(palette)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, Polygon, Rectangle
+from matplotlib.patches import Circle, Patch, Polygon, Rectangle
 from matplotlib.text import Text
 from rlgym.rocket_league.common_values import BALL_RESTING_HEIGHT, BLUE_TEAM
 
@@ -54,14 +54,17 @@ _GOAL_FONT_PT = 30.0
 #: Vertical centres of the two header text rows, as fractions of the header height.
 _HEADER_ROW_1 = 0.63
 _HEADER_ROW_2 = 0.2
+#: An artist type :meth:`FrameRenderer._add` takes and gives back.
+_A = TypeVar("_A", bound=Artist)
 _Z_BASE = {"field": 1.0, "goal": 1.5, "goal_marker": 1.6, "lines": 2.0, "pads": 3.0,
            "car": 5.0, "boost": 6.0, "ring": 7.0, "touch": 8.0, "text": 9.0, "ball": 10.0}
 
 
-def _axes_rect(bottom_px: float, height_px: float, left_px: float = SIDE_MARGIN_PX) -> list[float]:
-    """Figure-fraction ``[left, bottom, width, height]`` for an axes given in pixels."""
+def _axes_rect(bottom_px: float, height_px: float,
+               left_px: float = SIDE_MARGIN_PX) -> tuple[float, float, float, float]:
+    """Figure-fraction ``(left, bottom, width, height)`` for an axes given in pixels."""
     width_px = FIG_WIDTH_PX - 2 * left_px
-    return [left_px / FIG_WIDTH_PX, bottom_px / FIG_HEIGHT_PX, width_px / FIG_WIDTH_PX, height_px / FIG_HEIGHT_PX]
+    return (left_px / FIG_WIDTH_PX, bottom_px / FIG_HEIGHT_PX, width_px / FIG_WIDTH_PX, height_px / FIG_HEIGHT_PX)
 
 
 def _top(xy: np.ndarray) -> np.ndarray:
@@ -128,7 +131,8 @@ class FrameRenderer:
         self._background = np.array(np.asarray(self._canvas.buffer_rgba()))
 
     # ------------------------------------------------------------------ setup
-    def _new_axes(self, rect: list[float], xlim: tuple[float, float], ylim: tuple[float, float]) -> Axes:
+    def _new_axes(self, rect: tuple[float, float, float, float], xlim: tuple[float, float],
+                  ylim: tuple[float, float]) -> Axes:
         ax = self._fig.add_axes(rect)
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
@@ -136,7 +140,7 @@ class FrameRenderer:
         ax.set_axis_off()
         return ax
 
-    def _add(self, ax: Axes, artist: Artist, layer: str, *, dynamic: bool = True) -> Artist:
+    def _add(self, ax: Axes, artist: _A, layer: str, *, dynamic: bool = True) -> _A:
         """Adds ``artist`` to ``ax`` at the z-order of ``layer``; dynamic ones are blitted per frame."""
         artist.set_zorder(_Z_BASE[layer])
         if isinstance(artist, Text):
@@ -146,6 +150,7 @@ class FrameRenderer:
         elif isinstance(artist, PatchCollection):
             ax.add_collection(artist, autolim=False)
         else:
+            assert isinstance(artist, Patch)
             ax.add_patch(artist)
         if dynamic:
             artist.set_animated(True)
@@ -156,7 +161,7 @@ class FrameRenderer:
         """Field, goals, lines: drawn once into the cached background."""
         top, side = self._ax_top, self._ax_side
         outline = _top(field.arena_outline_xy())
-        line = dict(edgecolor=mpl_color(LINE_COLOR), linewidth=1.2, joinstyle="miter")
+        line: dict[str, Any] = dict(edgecolor=mpl_color(LINE_COLOR), linewidth=1.2, joinstyle="miter")
         self._add(top, Polygon(outline, closed=True, facecolor=mpl_color(FIELD_COLOR), edgecolor="none"),
                   "field", dynamic=False)
         for sign, color in ((-1, BLUE_GOAL_COLOR), (1, ORANGE_GOAL_COLOR)):
@@ -203,7 +208,7 @@ class FrameRenderer:
                                       "ring")
         self._touch_ring = self._add(top, Circle((0, 0), TOUCH_RING_RADIUS_UU, fill=False, linewidth=2.0,
                                                  edgecolor=mpl_color(TOUCH_COLOR)), "touch")
-        ball_style = dict(facecolor=mpl_color(BALL_COLOR), edgecolor="none", linewidth=0)
+        ball_style: dict[str, Any] = dict(facecolor=mpl_color(BALL_COLOR), edgecolor="none", linewidth=0)
         self._ball_top = self._add(top, Circle((0, 0), BALL_DRAW_RADIUS_UU, **ball_style), "ball")
         self._ball_side = self._add(side, Circle((0, 0), BALL_DRAW_RADIUS_UU, **ball_style), "ball")
         self._side_cars = {
@@ -215,13 +220,13 @@ class FrameRenderer:
                                               fontsize=_GOAL_FONT_PT, fontweight="bold", ha="center",
                                               va="center"), "text")
 
-        text = dict(color=mpl_color(TEXT_COLOR), fontsize=_HEADER_FONT_PT, va="center")
+        text: dict[str, Any] = dict(color=mpl_color(TEXT_COLOR), fontsize=_HEADER_FONT_PT, va="center")
         self._txt_episode = self._add(head, Text(0.0, _HEADER_ROW_1, "", ha="left", fontweight="bold", **text), "text")
         self._txt_reward = self._add(head, Text(0.0, _HEADER_ROW_2, "", ha="left", **text), "text")
         self._txt_clock = self._add(head, Text(0.5, _HEADER_ROW_2, "", ha="center", **text), "text")
         self._txt_event = self._add(head, Text(1.0, _HEADER_ROW_1, "", ha="right", fontweight="bold", **text), "text")
         self._txt_height = self._add(head, Text(1.0, _HEADER_ROW_2, "", ha="right", **text), "text")
-        score = dict(color="white", fontsize=_SCORE_FONT_PT, fontweight="bold", va="center")
+        score: dict[str, Any] = dict(color="white", fontsize=_SCORE_FONT_PT, fontweight="bold", va="center")
         self._txt_blue = self._add(head, Text(0.47, _HEADER_ROW_1, "", ha="right", **score), "text")
         self._txt_orange = self._add(head, Text(0.53, _HEADER_ROW_1, "", ha="left", **score), "text")
         self._txt_blue.set_bbox(dict(boxstyle="round,pad=0.15", facecolor=mpl_color(BLUE_TEAM_COLOR), edgecolor="none"))
@@ -284,7 +289,8 @@ class FrameRenderer:
         timers = np.asarray(state.boost_pad_timers, dtype=float)
         lit = timers <= 0.0
         colors = np.where(lit[:, None], mpl_color(PAD_LIT_COLOR), mpl_color(PAD_USED_COLOR))
-        self._pads.set_facecolor(colors)
+        # matplotlib's stubs leave out the (N, 4) RGBA array that set_facecolor takes (one colour per pad)
+        self._pads.set_facecolor(colors)  # type: ignore[arg-type]
 
         bx, by, bz = (float(v) for v in state.ball.position)
         self._ball_top.set_center((by, bx))
@@ -319,7 +325,7 @@ class FrameRenderer:
             self._txt_event.set_text("")
         self._txt_height.set_text(f"ball z {bz:.0f} uu")
 
-    def _update_cars(self, cars) -> None:
+    def _update_cars(self, cars: Iterable[Car]) -> None:
         side_points: dict[int, tuple[list[float], list[float]]] = {0: ([], []), 1: ([], [])}
         cars = list(cars)
         for index, car in enumerate(cars):

@@ -28,12 +28,15 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.vec_env import VecNormalize
 
 from envs.parts import module_root
 from config.schema import Config, PartSpec
 from training.actor import actor_logits
+from training.flat_obs import normalize_obs, obs_stats
 from training.model_files import BadModelFile, inspect_pair, read_normalizer
 from training.runs import RUN_CONFIG_NAME
 from training.setup import check_obs_size
@@ -98,6 +101,7 @@ def actor_layers(model: PPO) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
                 raise ExportError("leaky_relu with a slope other than torch's default 0.01 cannot be exported.")
         else:
             raise ExportError(f"unsupported layer {type(module).__name__} in the policy network.")
+    assert isinstance(policy.action_net, torch.nn.Linear)  # what SB3 builds for discrete actions
     layers.append(policy.action_net)
     arrays = [(m.weight.detach().cpu().numpy().astype(np.float32), m.bias.detach().cpu().numpy().astype(np.float32))
               for m in layers]
@@ -232,19 +236,22 @@ core can only be confirmed in Rocket League.
 """
 
 
-def _check_numpy_policy(folder: Path, model: PPO, vec_norm, rng: np.random.Generator, samples: int = 256) -> float:
+def _check_numpy_policy(folder: Path, model: PPO, vec_norm: VecNormalize, rng: np.random.Generator,
+                        samples: int = 256) -> float:
     """Largest |logit| difference between bot.py's numpy policy and the torch policy; raises on a mismatch."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_exported_bot_check", folder / "bot.py")
+    assert spec is not None and spec.loader is not None  # a .py file always has a spec and a loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     policy = module.NumpyPolicy(folder / "policy.npz")
-    std = np.sqrt(vec_norm.obs_rms.var + vec_norm.epsilon)
-    obs = (vec_norm.obs_rms.mean + rng.standard_normal((samples, len(std))) * std).astype(np.float32)
+    stats = obs_stats(vec_norm)
+    std = np.sqrt(stats.var + vec_norm.epsilon)
+    obs = (stats.mean + rng.standard_normal((samples, len(std))) * std).astype(np.float32)
     ours = np.stack([policy.logits(o) for o in obs])
     with torch.no_grad():
-        tensor = torch.as_tensor(vec_norm.normalize_obs(obs), dtype=torch.float32)
+        tensor = torch.as_tensor(normalize_obs(vec_norm, obs), dtype=torch.float32)
         theirs = actor_logits(model.policy, tensor).numpy()
     error = float(np.abs(ours - theirs).max())
     if error > LOGIT_TOLERANCE or not np.array_equal(ours.argmax(1), theirs.argmax(1)):
@@ -289,6 +296,7 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
     layers, activation = actor_layers(model)
     name = name or out.name
     agent_id = f"sb3trainer/{_slug(name)}"
+    assert isinstance(model.action_space, spaces.Discrete)  # actor_layers checked it
     settings = bot_settings(cfg, int(pair.obs_shape[0]), int(model.action_space.n), agent_id, pair.model_path,
                             pair.num_timesteps)
     requirements = BOT_REQUIREMENTS + ([RELATIVE_OBS_REQUIREMENT] if settings["obs_builder"] == "relative" else [])
@@ -298,8 +306,9 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         weights = {f"w{i}": w for i, (w, _) in enumerate(layers)} | {f"b{i}": b for i, (_, b) in enumerate(layers)}
-        np.savez(tmp / "policy.npz", obs_mean=vec_norm.obs_rms.mean.astype(np.float64),
-                 obs_var=vec_norm.obs_rms.var.astype(np.float64), clip_obs=np.float64(vec_norm.clip_obs),
+        stats = obs_stats(vec_norm)
+        np.savez(tmp / "policy.npz", obs_mean=stats.mean.astype(np.float64),
+                 obs_var=stats.var.astype(np.float64), clip_obs=np.float64(vec_norm.clip_obs),
                  epsilon=np.float64(vec_norm.epsilon), activation=np.array(activation), **weights)
         shutil.copy(BOT_FILES_DIR / "bot.py", tmp / "bot.py")
         copy_obs_package(cfg, tmp)

@@ -146,7 +146,9 @@ def run_check(folder: Path, options: CheckOptions) -> dict[str, Any]:
                               for k in range(len(match_options.bot_slots)))
             raise BotFailed(f"{exc}\n{tails}") from None
         act, policy_source = _policy(folder, settings)
-        failures, bots, agreement = [], [], []
+        failures: list[str] = []
+        bots: list[dict[str, Any]] = []  # report rows (JSON)
+        agreement: list[tuple[int, int]] = []
         for k, record in enumerate(report.bots):
             compared, equal = policy_agreement(record, cfg, act)
             agreement.append((compared, equal))

@@ -36,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, TypeVar
 
 import numpy as np
 from rlbot import flat
@@ -63,6 +63,8 @@ TICK_S = 1.0 / packets.TICKS_PER_SECOND
 CORE_LAG_TOLERANCE_S = 0.5e-3
 #: Phases in which a bot's inputs drive its car (and are counted as on time or late).
 PLAY_PHASES = (flat.MatchPhase.Kickoff, flat.MatchPhase.Active)
+#: A message type :meth:`BotLink.receive_until` waits for.
+_Message = TypeVar("_Message")
 
 
 @dataclass
@@ -106,7 +108,7 @@ class BotRecord:
 
     team: int
     index: int
-    agent: Any  # the rlgym agent id of its car
+    agent: str  # the rlgym agent id of its car
     log_path: Path
     inputs: int = 0
     play_packets: int = 0
@@ -168,7 +170,7 @@ class BotLink:
         size = int.from_bytes(self._read_exact(2), "big")
         return flat.InterfacePacket.unpack(self._read_exact(size)).message
 
-    def receive_until(self, kind: type, timeout_s: float) -> Any:
+    def receive_until(self, kind: type[_Message], timeout_s: float) -> _Message:
         """Read messages until one of ``kind`` arrives (others are ignored). :raises socket.timeout:"""
         self.conn.settimeout(timeout_s)
         try:
@@ -264,7 +266,9 @@ class RealTimeMatch:
         self.kickoffs = 0
         self.links: list[BotLink] = []
         self.records: list[BotRecord] = []
-        self.bot: flat.CustomBot = load_player_config(self.folder.resolve() / "bot.toml", BLUE_TEAM).variety
+        bot = load_player_config(self.folder.resolve() / "bot.toml", BLUE_TEAM).variety
+        assert isinstance(bot, flat.CustomBot)  # an exported bot's bot.toml describes a custom bot
+        self.bot = bot
         self.core_lag_ticks = 0  # ticks the core itself started late (see _next_tick)
         self._last_phase = flat.MatchPhase.Inactive
         self._sent_at = self._jitter_s = 0.0

@@ -19,11 +19,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
 from rlbot_harness.sim import PacketEngine
+
+if TYPE_CHECKING:
+    from rlgym.rocket_league.api import GameState
 
 BOT_FILES = ("bot.py", "bot.toml", "settings.json", "policy.npz")
 
@@ -47,6 +50,7 @@ def load_bot_module(folder: Path) -> ModuleType:
     check_bot_folder(folder)
     name = f"exported_bot_{abs(hash(str(folder)))}"
     spec = importlib.util.spec_from_file_location(name, folder / "bot.py")
+    assert spec is not None and spec.loader is not None  # a .py file always has a spec and a loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -56,7 +60,9 @@ def offline_bot_class(module: ModuleType) -> type:
     """The exported bot class of ``module`` (its ``bot.py``), fed by call instead of a socket, recording its
     decisions (``last_obs``, ``last_action``, ``decisions``)."""
 
-    class OfflineBot(module.ExportedBot):
+    exported_bot: Any = module.ExportedBot  # the class the exported bot.py defines
+
+    class OfflineBot(exported_bot):
         def __init__(self, folder: Path):
             super().__init__(folder)
             self.last_obs: Optional[np.ndarray] = None
@@ -121,7 +127,7 @@ class ExportedBotDriver:
         self._queue = engine.subscribe()
         self._bots = {}
 
-    def __call__(self, obs: np.ndarray, state: Any, agents: Sequence[str]) -> np.ndarray:
+    def __call__(self, obs: np.ndarray, state: GameState, agents: Sequence[str]) -> np.ndarray:
         if self.engine is None:
             raise RuntimeError("ExportedBotDriver needs attach_engine(PacketEngine) before the match starts.")
         for agent in agents:

@@ -124,6 +124,15 @@ def test_bad_model_files_exit_2_naming_the_file_and_write_nothing(trained, tmp_p
     assert evaluated.returncode == 2 and file_name in evaluated.stderr and "Traceback" not in evaluated.stderr
 
 
+def test_evaluating_more_cars_than_the_observation_holds_exits_2(trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    result = run_cli("evaluate.py", "--model", str(run / "checkpoint_512.zip"), "--team-size", "3", "--set",
+                     "environment.obs_zero_padding=2", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "--team-size 3 is larger than environment.obs_zero_padding (2)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--checkpoint-dir", "a_file"], "'a_file' is a file, not a folder"),
     (["--log-dir", "a_file/logs"], "'a_file' is a file, not a folder"),

@@ -14,4 +14,7 @@ def actor_logits(policy: ActorCriticPolicy, obs: th.Tensor) -> th.Tensor:
     """Action logits ``[n, n_actions]`` for (already normalized) observations ``[n, obs_size]``: features (the
     actor's extractor), the actor MLP, ``action_net``. No value, no gradient bookkeeping beyond the caller's."""
     features = policy.extract_features(obs, policy.pi_features_extractor)
+    # One tensor with a shared features extractor (every policy this trainer builds); a policy with separate actor
+    # and critic extractors returns the pair, which the actor MLP cannot take.
+    assert isinstance(features, th.Tensor), "a policy whose actor and critic share the features extractor"
     return policy.action_net(policy.mlp_extractor.forward_actor(features))

@@ -23,6 +23,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
 from envs.mirror import ObsMirror, action_mirror
+from training.flat_obs import normalize_obs, unnormalize_obs
 
 
 class RolloutMirror:
@@ -41,8 +42,8 @@ class RolloutMirror:
         (undone, mirrored, normalized again with the same statistics)."""
         if normalizer is None or not normalizer.norm_obs:
             return self.obs_mirror(obs)
-        raw = normalizer.unnormalize_obs(obs)
-        return normalizer.normalize_obs(self.obs_mirror(raw)).astype(obs.dtype, copy=False)
+        raw = unnormalize_obs(normalizer, obs)
+        return normalize_obs(normalizer, self.obs_mirror(raw)).astype(obs.dtype, copy=False)
 
     @th.no_grad()
     def augment(self, buffer: RolloutBuffer, policy: ActorCriticPolicy,

@@ -23,7 +23,7 @@ statistics are updated per group instead of once per step (the same samples, in 
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 import torch as th
@@ -36,6 +36,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from training.flat_obs import normalize_obs, obs_stats
 from training.mirror import RolloutMirror
 
 
@@ -43,10 +44,13 @@ class GroupWrappers:
     """``VecMonitor`` and ``VecNormalize`` of the trainer's stack, applied to one group's slots at a time."""
 
     def __init__(self, env: VecNormalize):
+        assert isinstance(env.venv, VecMonitor), "the trainer's stack (supports_groups)"
         self.norm, self.monitor = env, env.venv
         # VecNormalize keeps the last raw observations and rewards of every slot; here they are written per group.
         if getattr(env, "old_obs", None) is None or len(env.old_obs) != env.num_envs:
-            env.old_obs = np.zeros((env.num_envs, *env.observation_space.shape), dtype=np.float32)
+            obs_shape = env.observation_space.shape
+            assert obs_shape is not None, "flat observations (a Box space)"
+            env.old_obs = np.zeros((env.num_envs, *obs_shape), dtype=np.float32)
         if len(getattr(env, "old_reward", ())) != env.num_envs:
             env.old_reward = np.zeros(env.num_envs, dtype=np.float32)
 
@@ -66,25 +70,38 @@ class GroupWrappers:
             m.episode_lengths[slot] = 0
             infos[i] = info
         # VecNormalize.step_wait
+        assert isinstance(n.old_obs, np.ndarray)  # __init__ made it one (SB3 also allows dict observations)
         n.old_obs[slots] = obs
         n.old_reward[slots] = rewards
         if n.training and n.norm_obs:
-            n.obs_rms.update(obs)
-        obs = n.normalize_obs(obs)
+            obs_stats(n).update(obs)
+        obs = normalize_obs(n, obs)
         if n.training:
             n.returns[slots] = n.returns[slots] * n.gamma + rewards
             n.ret_rms.update(n.returns[slots])
         rewards = n.normalize_reward(rewards)
         for i in np.flatnonzero(dones):
             if "terminal_observation" in infos[i]:
-                infos[i]["terminal_observation"] = n.normalize_obs(infos[i]["terminal_observation"])
+                infos[i]["terminal_observation"] = normalize_obs(n, infos[i]["terminal_observation"])
         returns = n.returns[slots]
         returns[dones] = 0
         n.returns[slots] = returns
         return obs, rewards, infos
 
 
-def supports_groups(env: VecEnv) -> bool:
+@runtime_checkable
+class StepGroups(Protocol):
+    """A vec env whose slots step in groups (``vecenv/base.py``'s ``MatchesVecEnv``)."""
+
+    def group_slices(self, n_groups: int) -> list[slice]: ...
+
+    def step_group_async(self, group: int, actions: np.ndarray) -> None: ...
+
+    def step_group_wait(self, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Observations, rewards, dones and infos of the group's slots."""
+
+
+def supports_groups(env: VecEnv) -> TypeGuard[VecNormalize]:
     """The trainer's stack: VecNormalize(VecMonitor(a vec env with step groups))."""
     return (isinstance(env, VecNormalize) and isinstance(env.venv, VecMonitor)
             and hasattr(env.unwrapped, "group_slices"))
@@ -141,6 +158,7 @@ class PipelinedPPO(PPO):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         assert self._last_obs is not None, "No previous observation was provided"
         base = env.unwrapped
+        assert isinstance(base, StepGroups)
         groups = base.group_slices(max(1, self.pipeline_groups))
         wrappers = GroupWrappers(env)
         self.policy.set_training_mode(False)
@@ -156,7 +174,7 @@ class PipelinedPPO(PPO):
 
         def act(slots: slice) -> None:
             with th.no_grad():
-                a, v, lp = sample_actions(self.policy, obs_as_tensor(obs_now[slots], self.device))
+                a, v, lp = sample_actions(self.policy, th.as_tensor(obs_now[slots], device=self.device))
             actions[slots] = a.cpu().numpy().reshape(-1)
             values[slots] = v.cpu().reshape(-1)
             log_probs[slots] = lp.cpu().reshape(-1)
@@ -208,6 +226,7 @@ class PipelinedPPO(PPO):
                 with th.no_grad():
                     terminal_values = self.policy.predict_values(terminal_obs)[:, 0].cpu().numpy()
                 rewards[cut] += self.gamma * terminal_values
+            assert isinstance(self._last_obs, np.ndarray) and self._last_episode_starts is not None
             rollout_buffer.add(self._last_obs, buffer_actions, rewards, self._last_episode_starts,
                                step_values, step_log_probs)
             self._last_obs = new_obs.copy()

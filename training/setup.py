@@ -6,10 +6,11 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional, Protocol
+
+import gymnasium as gym
 
 import torch as th
-from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule, check_for_correct_spaces
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
@@ -114,7 +115,7 @@ def no_mlp_on_gpu_warning() -> Iterator[None]:
         yield
 
 
-def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
+def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PipelinedPPO:
     """PPO (:class:`training.pipeline.PipelinedPPO`: ``training.pipeline_groups`` groups of matches in flight)
     with the configured hyperparameters; ``ent_coef`` starts at the schedule's first value."""
     with no_mlp_on_gpu_warning():
@@ -122,7 +123,7 @@ def make_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
     return configure_model(model, cfg)
 
 
-def configure_model(model: PPO, cfg: Config) -> PPO:
+def configure_model(model: PipelinedPPO, cfg: Config) -> PipelinedPPO:
     """Set what a :class:`training.pipeline.PipelinedPPO` takes from the config but does not save:
     ``training.pipeline_groups`` and ``training.mirror`` (a new model and a resumed one alike)."""
     model.pipeline_groups = pipeline_groups(cfg)
@@ -132,7 +133,7 @@ def configure_model(model: PPO, cfg: Config) -> PPO:
     return model
 
 
-def _new_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PPO:
+def _new_model(cfg: Config, env: VecEnv, device: th.device, seed: int) -> PipelinedPPO:
     train = cfg.training
     return PipelinedPPO(
         "MlpPolicy",
@@ -166,7 +167,14 @@ def pipeline_groups(cfg: Config) -> int:
     return 2 if env.vec_env == "selfplay" and env.selfplay.backend == "ray" else 1
 
 
-def check_spaces(model: Any, env: VecEnv, what: str) -> None:
+class HasSpaces(Protocol):
+    """A model, or what a model file says about it: its observation and action spaces."""
+
+    observation_space: gym.spaces.Space
+    action_space: gym.spaces.Space
+
+
+def check_spaces(model: HasSpaces, env: VecEnv, what: str) -> None:
     """SB3's ``check_for_correct_spaces`` (what ``PPO.load`` checks), with a message that names the model and the fix.
 
     :raises ValueError: the spaces differ (e.g. a model trained with another obs builder or team size).
@@ -209,7 +217,7 @@ def check_obs_size(cfg: Config, model_path: Path, obs_shape: tuple[int, ...]) ->
             "(its run folder's config.yaml records the obs builder), or train a new model.")
 
 
-def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: Config) -> PPO:
+def load_model(path: Path, env: VecEnv, device: th.device | str, cfg: Config) -> PipelinedPPO:
     """``PPO.load`` onto ``env`` after :func:`training.model_files.read_model_data` checked the file and
     its spaces were checked against ``env``'s; configured by ``cfg`` (:func:`configure_model`).
 

@@ -25,7 +25,8 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from types import FrameType
+from typing import Callable, Iterator, Optional
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 SNAPSHOT_SIGNAL = getattr(signal, "SIGUSR1", None)
@@ -41,7 +42,7 @@ class StopRequested(KeyboardInterrupt):
         self.exit_code = 128 + signum
 
 
-def stop_behind(exc: BaseException) -> "StopRequested | None":
+def stop_behind(exc: BaseException | None) -> "StopRequested | None":
     """The stop signal that ``exc`` was raised while handling, if any: library code that catches an
     exception and raises its own (``torch.save`` closing a zip file, for one) hides the stop request in
     ``__context__``."""
@@ -58,7 +59,7 @@ def stop_behind(exc: BaseException) -> "StopRequested | None":
 _requested: "StopRequested | None" = None
 
 
-def _raise_stop(signum: int, frame: Any) -> None:
+def _raise_stop(signum: int, frame: Optional[FrameType]) -> None:
     global _requested
     _requested = _requested or StopRequested(signum)
     hold_stop_signals()  # before raising: a second signal must not interrupt the handling of the first
@@ -84,7 +85,7 @@ def hold_stop_signals() -> None:
     """From here on, stop signals only print a notice: a second Ctrl-C, a SIGINT sent both to us and to our
     process group (``timeout -s INT`` does that), or a repeated SIGTERM must not cut a save short."""
 
-    def notice(signum: int, frame: Any) -> None:
+    def notice(signum: int, frame: Optional[FrameType]) -> None:
         say(f"\n{signal.Signals(signum).name}: saving the model, please wait (ignored until it is saved).", error=True)
 
     for signum in STOP_SIGNALS:

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Callable, Mapping, Optional, Protocol
 
 import numpy as np
-from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from config.schema import Config
+from config.schema import Config, ScriptedName, Shares
 from config.stages import active, learning_cars, scripted_weights, stage_config
 from config import league_match_counts
 from curriculum.curriculum import Curriculum
 from envs.components import team_sizes
 from training.model_files import read_model_data
+from vecenv.base import MatchesVecEnv, Opponents
 
 #: The matches of stage ``i`` are seeded from ``seed + i * STAGE_SEED_STRIDE``: a new stage never replays the
 #: episodes that the first stage's matches played.
@@ -65,6 +67,16 @@ def has_league(cfg: Config, curriculum: Optional[Curriculum]) -> bool:
     return any(any(stage_config(cfg, i).league.matches.values()) for i in range(len(curriculum.cfg.stages)))
 
 
+class StageLeague(Opponents, Protocol):
+    """What a stage change asks of the run's league (:class:`league.league.League`, a layer above this one)."""
+
+    def set_mix(self, shares: Shares, scripted_weights: Mapping[ScriptedName, float]) -> None:
+        """The opponent kinds' shares and the scripted bots' weights of the stage."""
+
+    def resize(self, n_matches: int) -> None:
+        """The vec env was rebuilt with ``n_matches`` league matches."""
+
+
 class StageSwitch:
     """Puts a run into its curriculum's current stage: the league's opponent mix, and (mid-run) the matches.
 
@@ -75,11 +87,11 @@ class StageSwitch:
     :param make_vec_env: ``(cfg, num_envs, seed) -> VecEnv`` (``training.setup.make_vec_env``).
     """
 
-    def __init__(self, cfg: Config, curriculum: Curriculum, num_envs: int, seed: int, league: Any,
-                 make_vec_env: Any):
+    def __init__(self, cfg: Config, curriculum: Curriculum, num_envs: int, seed: int, league: Optional[StageLeague],
+                 make_vec_env: Callable[[Config, int, int], VecEnv]):
         self.cfg, self.curriculum, self.num_envs, self.seed = cfg, curriculum, num_envs, seed
         self.league, self.make_vec_env = league, make_vec_env
-        self._resolved_cfg: dict[str, Any] = {}
+        self._resolved_cfg = cfg  # replaced on the first read (_resolved_for is None until then)
         self._resolved_for: Optional[int] = None
 
     def apply_mix(self) -> None:
@@ -91,17 +103,19 @@ class StageSwitch:
         """Share of the learning cars that play league matches in the current stage."""
         return learning_cars({}, self._resolved().league.matches) / self.num_envs
 
-    def _resolved(self) -> dict[str, Any]:
+    def _resolved(self) -> Config:
         """The current stage's config, resolved once per stage (the callback asks after every rollout)."""
         if self._resolved_for != self.curriculum.index:
             self._resolved_cfg, self._resolved_for = stage_cfg(self.cfg, self.curriculum), self.curriculum.index
         return self._resolved_cfg
 
-    def switch(self, model: PPO) -> None:
+    def switch(self, model: BaseAlgorithm) -> None:
         """The curriculum advanced: rebuild the matches for its stage under the model's wrappers."""
         resolved = self._resolved()
         norm = model.get_vec_normalize_env()
+        assert norm is not None, "the run's VecNormalize"
         monitor = norm.venv
+        assert isinstance(monitor, VecEnvWrapper), "the run's VecMonitor"
         # The old matches go first: on Ray their actors hold the CPUs the new ones need (and a Ray this process
         # started stops with them; the new env starts it again).
         monitor.venv.close()
@@ -112,6 +126,7 @@ class StageSwitch:
                                f"the run has {monitor.num_envs}")
         if self.league is not None:
             self.league.resize(len(team_sizes(resolved.league.matches)))
+            assert isinstance(new, MatchesVecEnv), "league matches run in a self-play vec env"
             new.set_opponents(self.league)
         self.apply_mix()
         model._last_obs = norm.reset()

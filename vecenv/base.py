@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from envs.components import build_match, selfplay_team_sizes
 from envs.schema import EnvironmentConfig, Rewards
 from envs.scripted import SCRIPTED_NAMES
-from vecenv.worker import WorkerPlan
+from vecenv.worker import WorkerPlan, league_match_plans
 
 
 class Opponents(Protocol):
@@ -90,6 +90,9 @@ class MatchesVecEnv(VecEnv):
 
     #: What a unit is called in messages ("self-play worker", "Ray actor").
     unit_name = "unit"
+    #: Set from :func:`probe_spaces`.
+    observation_space: gym.spaces.Box
+    action_space: gym.spaces.Discrete
 
     def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int,
                  league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None):
@@ -110,8 +113,7 @@ class MatchesVecEnv(VecEnv):
     def _set_plans(self, plans: list[WorkerPlan]) -> None:
         """The units' plans; sets the league matches' rows (run-wide numbering) and one group of all units."""
         self.plans = plans
-        league_plans = sorted((m for plan in plans for m in plan.matches if m.league_index is not None),
-                              key=lambda m: m.league_index)
+        league_plans = league_match_plans(plans)
         #: Per league match: its first learning slot; per opponent row: its league match.
         self.league_first_slot = np.array([m.first_slot for m in league_plans], dtype=np.int64)
         self.opp_match = np.repeat(np.arange(len(league_plans)), [m.team_size for m in league_plans])

@@ -20,10 +20,10 @@ reward part is always called per match (as a fallback part).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
-from rlgym.rocket_league.api import GameState
+from rlgym.rocket_league.api import Car, GameState
 from rlgym.rocket_league.common_values import (
     BALL_MAX_SPEED,
     BLUE_GOAL_BACK,
@@ -48,7 +48,7 @@ CAR_VALUES = ("team", "boost", "demo_timer", "wheels", "boost_active_time", "sup
 _COL = {name: i for i, name in enumerate(CAR_VALUES)}
 
 
-def _car_row(car: Any) -> tuple:
+def _car_row(car: Car) -> tuple:
     return (car.team_num, car.boost_amount, car.demo_respawn_timer, sum(car.wheels_with_contact),
             car.boost_active_time, car.supersonic_time, car.is_holding_jump, car.handbrake, car.has_jumped,
             car.is_jumping, car.has_flipped, car.flip_time, car.has_double_jumped, car.air_time_since_jump,
@@ -112,11 +112,14 @@ class ObsLayout:
         for match_teams in teams:
             for i, team in enumerate(match_teams):
                 ally, enemy = 1, zero_padding
-                dst.append(first + i), block.append(0), src.append(first + i)
+                dst.append(first + i)
+                block.append(0)
+                src.append(first + i)
                 for j, other in enumerate(match_teams):
                     if j == i:
                         continue
-                    dst.append(first + i), src.append(first + j)
+                    dst.append(first + i)
+                    src.append(first + j)
                     if other == team:
                         block.append(ally)
                         ally += 1
@@ -209,6 +212,9 @@ def _goal(s: StateArrays, dt: np.ndarray) -> np.ndarray:
     return np.where(scorer < 0, 0.0, np.where(scorer == s.team, 1.0, -1.0))
 
 
+#: A reward part without a batched version: ``fn(match_index, terminated, truncated) -> {agent: value}``.
+FallbackPart = Callable[[int, bool, bool], Mapping[str, float]]
+
 #: Reward part name -> its value for every car [C] float64, given the step duration of each match ``dt`` [M]
 #: (game seconds). Each equals the rlgym / rlgym-tools / envs.rewards part of the same name.
 BATCHED_PARTS: dict[str, Callable[[StateArrays, np.ndarray], np.ndarray]] = {
@@ -258,7 +264,7 @@ class BatchedStep:
 
     def __init__(self, obs_builder: FastDefaultObs, part_names: Sequence[str], weights: Sequence[float],
                  episode_seconds: float, no_touch_seconds: float, no_touch_terminal: bool, n_matches: int,
-                 fallback: Optional[dict[str, Callable[[int], dict]]] = None):
+                 fallback: Optional[dict[str, FallbackPart]] = None):
         self.obs = BatchedDefaultObs(obs_builder)
         self.part_names = tuple(part_names)
         self.weights = np.asarray(weights, dtype=np.float64)
@@ -275,7 +281,7 @@ class BatchedStep:
                 and not env_cfg.done_conditions.terminal and not env_cfg.done_conditions.truncation
                 and max(team_sizes, default=1) <= env_cfg.obs_zero_padding)
 
-    def step(self, s: StateArrays, layout: ObsLayout, agent_orders: Sequence[Sequence[Any]]) -> StepResult:
+    def step(self, s: StateArrays, layout: ObsLayout, agent_orders: Sequence[Sequence[str]]) -> StepResult:
         """Everything after the physics for one step. ``agent_orders[m]`` = match m's agent ids in car-row order
         (for the fallback parts)."""
         obs = self.obs.build(s, layout)
@@ -297,7 +303,7 @@ class BatchedStep:
         return s.goal_scored.copy(), timeout | no_touch
 
     def rewards(self, s: StateArrays, terminated: np.ndarray, truncated: np.ndarray,
-                agent_orders: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
+                agent_orders: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(reward [C], weighted parts [C, n_parts]) float64 of every car; the step's duration per match is the
         game time since the previous step (or the reset)."""
         dt = (s.tick - self.clocks.prev_tick) / TICKS_PER_SECOND

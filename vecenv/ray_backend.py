@@ -23,15 +23,18 @@ import copy
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from envs.parts import module_roots
 from envs.schema import EnvironmentConfig, RayConfig, Rewards
 from vecenv.base import MatchesVecEnv, Opponents
 from vecenv.worker import TRAINER_DRIVEN, WorkerPlan, plan_workers
+
+if TYPE_CHECKING:
+    from rlgym.api import StateMutator
 
 RAY_INSTALL_HELP = ("environment.selfplay.backend 'ray' needs Ray, an optional install: "
                     "pip install -r requirements-ray.txt (or set environment.selfplay.backend=local).")
@@ -78,7 +81,7 @@ class MatchGroupActor:
 
     def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, team_sizes: list[int],
                  league_sizes: list[int], first_match: int, num_workers: int, max_restarts: int,
-                 state_mutator: Any = None):
+                 state_mutator: Optional[StateMutator] = None):
         from vecenv.selfplay import SelfPlayVecEnv
 
         cfg = copy.deepcopy(env_cfg)
@@ -213,7 +216,7 @@ class RayVecEnv(MatchesVecEnv):
 
     def __init__(self, env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, ray_cfg: RayConfig,
                  max_restarts: int = 10, league_sizes: Sequence[int] = (), opponents: Optional[Opponents] = None,
-                 state_mutator: Any = None):
+                 state_mutator: Optional[StateMutator] = None):
         self.ray = import_ray()
         super().__init__(env_cfg, reward_weights, seed, league_sizes, opponents)
         self.ray_cfg, self.state_mutator = ray_cfg, state_mutator
@@ -252,7 +255,8 @@ class RayVecEnv(MatchesVecEnv):
         league = [m for m in plan.matches if m.league_index is not None]
         if not league:
             return slice(0, 0), slice(0, 0)
-        return (slice(league[0].league_index, league[-1].league_index + 1),
+        indices = plan.league_matches  # league_index of the same matches
+        return (slice(indices[0], indices[-1] + 1),
                 slice(league[0].first_opp, league[-1].first_opp + league[-1].team_size))
 
     def _start(self, plan: WorkerPlan, generation: int) -> _Actor:
@@ -306,7 +310,7 @@ class RayVecEnv(MatchesVecEnv):
             self.opp_kind[match] = self.opponents.assign(match)
 
     # --------------------------------------------------------------------------------------- VecEnv API
-    def reset(self) -> VecEnvObs:
+    def reset(self) -> np.ndarray:
         if self._seeds[0] is not None:
             self._seed = int(self._seeds[0])
         for match in range(len(self.league_sizes)):

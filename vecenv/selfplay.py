@@ -29,17 +29,19 @@ import multiprocessing as mp
 import time
 import warnings
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any, Optional, Sequence
 
 import numpy as np
 from rlgym.api import StateMutator
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from envs.schema import EnvironmentConfig, Rewards
 from vecenv.base import MatchesVecEnv, Opponents
 from config.sizing import available_cores
 from vecenv.subproc import single_threaded_children
-from vecenv.worker import TRAINER_DRIVEN, SharedArrays, plan_workers, worker_main
+from vecenv.worker import TRAINER_DRIVEN, SharedArrays, league_match_plans, plan_workers, worker_main
 
 #: Seconds a worker may take to start (spawn, imports, building its matches) before the run stops.
 START_TIMEOUT_S = 300.0
@@ -53,8 +55,8 @@ class WorkerError(RuntimeError):
 
 @dataclass
 class _Worker:
-    process: Any
-    conn: Any
+    process: BaseProcess
+    conn: Connection
     generation: int
 
 
@@ -82,8 +84,7 @@ class SelfPlayVecEnv(MatchesVecEnv):
         super().__init__(env_cfg, reward_weights, seed, league_sizes, opponents)
         self.state_mutator = state_mutator
         self._set_plans(plan_workers(self.team_sizes, num_workers or available_cores(), league_sizes, first_match))
-        league_plans = sorted((m for plan in self.plans for m in plan.matches if m.league_index is not None),
-                              key=lambda m: m.league_index)
+        league_plans = league_match_plans(self.plans)
         #: Every league slot (learning cars of league matches) and its league match; per league match, whether its
         #: learning team touched the ball in the episode so far.
         self._league_slots = np.array([m.first_slot + i for m in league_plans for i in range(m.team_size)],
@@ -124,8 +125,13 @@ class SelfPlayVecEnv(MatchesVecEnv):
         child_conn.close()  # so that the worker's death shows up as EOF on parent_conn
         self._workers[index] = _Worker(process, parent_conn, generation)
 
-    def _wait_ready(self, index: int) -> dict[str, Any]:
+    def _worker(self, index: int) -> _Worker:
         worker = self._workers[index]
+        assert worker is not None, f"self-play worker {index} was never started"
+        return worker
+
+    def _wait_ready(self, index: int) -> dict[str, Any]:
+        worker = self._worker(index)
         if not worker.conn.poll(START_TIMEOUT_S):
             raise WorkerError(f"self-play worker {index} did not start within {START_TIMEOUT_S:g} s.")
         try:
@@ -140,15 +146,15 @@ class SelfPlayVecEnv(MatchesVecEnv):
     def _send(self, index: int, command: str, arg: Any = None) -> bool:
         """Send a command; False when the worker is dead."""
         try:
-            self._workers[index].conn.send((command, arg))
+            self._worker(index).conn.send((command, arg))
             return True
         except OSError:  # BrokenPipeError / ConnectionResetError: the worker is gone
             return False
 
-    def _receive(self, index: int) -> Any:
+    def _receive(self, index: int) -> Optional[tuple[str, Any]]:
         """The worker's answer; None when it died. :raises WorkerError: the worker raised an exception."""
         try:
-            status, payload = self._workers[index].conn.recv()
+            status, payload = self._worker(index).conn.recv()
         except (EOFError, OSError):
             return None
         if status == "error":
@@ -157,7 +163,7 @@ class SelfPlayVecEnv(MatchesVecEnv):
 
     def _restart(self, index: int) -> None:
         """Replace a dead worker by a new one with fresh matches (next seed generation)."""
-        old = self._workers[index]
+        old = self._worker(index)
         old.process.join(timeout=CLOSE_TIMEOUT_S)
         old.conn.close()
         self.restarts += 1
@@ -211,7 +217,7 @@ class SelfPlayVecEnv(MatchesVecEnv):
                     a.opp_kind[match] = self.opponents.assign(int(match))
 
     # ------------------------------------------------------------------------------------ VecEnv API
-    def reset(self) -> VecEnvObs:
+    def reset(self) -> np.ndarray:
         """Reset every match. Seeds given by ``seed()`` (SB3 calls it with the model's seed) apply here."""
         if self._seeds[0] is not None:
             self._seed = int(self._seeds[0])
@@ -297,7 +303,12 @@ class SelfPlayVecEnv(MatchesVecEnv):
 
     def worker_pids(self) -> list[int]:
         """Pids of the current worker processes (tests, debugging)."""
-        return [w.process.pid for w in self._workers if w is not None]
+        pids = []
+        for worker in self._workers:
+            if worker is not None:
+                assert worker.process.pid is not None  # started in _start
+                pids.append(worker.process.pid)
+        return pids
 
     def process_info(self) -> list[dict[str, Any]]:
         """Per worker: pid, ``OMP_NUM_THREADS`` and torch threads inside it."""

@@ -8,8 +8,9 @@ import os
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
+import gymnasium as gym
 from rlgym.api import StateMutator
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
@@ -100,7 +101,7 @@ class EnvFactory:
     state_mutator: Optional[StateMutator] = None
     record_state: bool = False
 
-    def __call__(self):
+    def __call__(self) -> gym.Env:
         if self.in_worker:
             ignore_stop_signals()
             limit_threads_in_this_process()
@@ -113,7 +114,8 @@ class EnvFactory:
 def make_subproc_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, num_envs: int, seed: int,
                          state_mutator: Optional[StateMutator] = None) -> VecEnv:
     """``num_envs`` worker processes; worker ``i`` is seeded ``seed + i``."""
-    factories = [EnvFactory(env_cfg, reward_weights, seed + i, state_mutator=state_mutator) for i in range(num_envs)]
+    factories: list[Callable[[], gym.Env]] = [
+        EnvFactory(env_cfg, reward_weights, seed + i, state_mutator=state_mutator) for i in range(num_envs)]
     with single_threaded_children():
         return SubprocVecEnv(factories)
 
@@ -159,7 +161,7 @@ def eval_env_config(env_cfg: EnvironmentConfig, league_matches: Optional[dict[st
 
 
 def make_local_vec_env(env_cfg: EnvironmentConfig, reward_weights: Rewards, seed: int, n_envs: int = 1,
-                       state_mutator: Optional[StateMutator] = None, record_state: bool = False) -> VecEnv:
+                       state_mutator: Optional[StateMutator] = None, record_state: bool = False) -> DummyVecEnv:
     """In-process ``DummyVecEnv`` (evaluation: no worker processes).
 
     :param record_state: put each step's ``GameState`` in ``info["state"]`` (see ``StateInInfo``).

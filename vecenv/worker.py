@@ -35,14 +35,22 @@ import random
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING, Any, Optional, Sequence, TypedDict
 
 import numpy as np
 
 from envs.schema import EnvironmentConfig, Rewards
 
+if TYPE_CHECKING:
+    from rlgym.api import StateMutator
+    from rlgym.rocket_league.api import GameState
+
+    from vecenv.batched import BatchedStep, FallbackPart, ObsLayout
+
 #: Shared arrays: name -> (dtype, what indexes the rows, width of a row: ``obs_size`` / ``n_parts`` or one value).
-ARRAY_FIELDS: dict[str, tuple[Any, str, Optional[str]]] = {
+ARRAY_FIELDS: dict[str, tuple[type[np.generic], str, Optional[str]]] = {
     "obs": (np.float32, "n_slots", "obs_size"),           # observation after the step (after the reset if it ended)
     "terminal_obs": (np.float32, "n_slots", "obs_size"),  # last observation of an ended episode (valid where done)
     "actions": (np.int64, "n_slots", None),               # lookup-table index chosen by the policy
@@ -73,7 +81,8 @@ class SharedArrays:
     ``[n_opp, obs_size]``, ``opp_actions`` ``[n_opp]``, the league fields ``[n_league]``, the others ``[n_slots]``.
     """
 
-    def __init__(self, ctx: Any, n_slots: int, obs_size: int, n_parts: int, n_opp: int = 0, n_league: int = 0):
+    def __init__(self, ctx: BaseContext, n_slots: int, obs_size: int, n_parts: int, n_opp: int = 0,
+                 n_league: int = 0):
         self.sizes = {"n_slots": n_slots, "obs_size": obs_size, "n_parts": n_parts, "n_opp": n_opp,
                       "n_league": n_league}
         self._raw = {}
@@ -86,7 +95,9 @@ class SharedArrays:
         for name, (dtype, rows, width) in ARRAY_FIELDS.items():
             shape = (self.sizes[rows], self.sizes[width]) if width else (self.sizes[rows],)
             count = int(np.prod(shape))
-            view = np.frombuffer(self._raw[name], dtype=np.uint8)[: count * np.dtype(dtype).itemsize]
+            # numpy's stubs leave out ctypes arrays, which export the buffer protocol frombuffer reads
+            raw = self._raw[name]
+            view = np.frombuffer(raw, dtype=np.uint8)[: count * np.dtype(dtype).itemsize]  # type: ignore[call-overload]
             setattr(self, name, view.view(dtype).reshape(shape))
 
     def __getstate__(self) -> dict:
@@ -149,6 +160,12 @@ class WorkerPlan:
         return [m.league_index for m in self.matches if m.league_index is not None]
 
 
+def league_match_plans(plans: Sequence[WorkerPlan]) -> list[MatchPlan]:
+    """The league matches of ``plans``, by ``league_index``."""
+    indexed = [(m.league_index, m) for plan in plans for m in plan.matches if m.league_index is not None]
+    return [m for _, m in sorted(indexed, key=lambda pair: pair[0])]
+
+
 def plan_workers(team_sizes: Sequence[int], num_workers: int, league_sizes: Sequence[int] = (),
                  first_match: int = 0) -> list[WorkerPlan]:
     """Split the matches, in order, into ``min(num_workers, matches)`` contiguous groups of about equal car count.
@@ -192,7 +209,7 @@ class _Match:
     """
 
     def __init__(self, plan: MatchPlan, env_cfg: EnvironmentConfig, reward_weights: Rewards,
-                 state_mutator: Any = None):
+                 state_mutator: Optional[StateMutator] = None):
         from envs.components import build_match
         from envs.scripted import SCRIPTED_NAMES, ScriptedDriver
 
@@ -232,19 +249,35 @@ class _Match:
         return obs
 
 
+class _Layout(TypedDict):
+    """Where the car rows of a batched step go (:meth:`MatchGroup._build_layout`)."""
+
+    car_match: np.ndarray
+    agent_orders: list[list[str]]
+    obs: ObsLayout
+    slot_rows: np.ndarray
+    slots: np.ndarray
+    opp_rows: np.ndarray
+    opps: np.ndarray
+
+
 class MatchGroup:
     """The matches of one worker, reading actions from and writing results to the shared arrays."""
 
-    def __init__(self, plan: WorkerPlan, arrays: SharedArrays, env_cfg: EnvironmentConfig,
-                 reward_weights: Rewards, state_mutator: Any = None, batched: bool = True):
+    def __init__(self, plan: WorkerPlan, arrays: Optional[SharedArrays], env_cfg: EnvironmentConfig,
+                 reward_weights: Rewards, state_mutator: Optional[StateMutator] = None, batched: bool = True):
+        """``arrays`` None: set ``self.arrays`` before any reset or step (the benchmark sizes them from the
+        groups' matches)."""
         from vecenv.batched import BATCHED_PARTS, BatchedStep
 
-        self.arrays = arrays
+        self.arrays: SharedArrays
+        if arrays is not None:
+            self.arrays = arrays
         self.matches = [_Match(match_plan, env_cfg, reward_weights, state_mutator) for match_plan in plan.matches]
         self.part_names = self.matches[0].reward_fn.names
         #: Obs, rewards and dones of all matches at once (None: this config keeps rlgym's per-match step).
-        self.batched: Optional[Any] = None
-        self._layout_key: Any = None
+        self.batched: Optional[BatchedStep] = None
+        self._layout_key: object = None
         if batched and BatchedStep.supports(env_cfg, [m.plan.team_size for m in self.matches]):
             reward_fn = self.matches[0].reward_fn
             fallback = {name: self._fallback_part(k) for k, name in enumerate(self.part_names)
@@ -267,7 +300,7 @@ class MatchGroup:
         if self.batched is not None:
             self.batched.clocks.reset(index, match.env.state.tick_count)
 
-    def _fallback_part(self, k: int) -> Any:
+    def _fallback_part(self, k: int) -> FallbackPart:
         """Reward part ``k`` (no batched version) of match ``m``, from that match's own rlgym reward function."""
         def part(m: int, terminated: bool, truncated: bool) -> dict:
             env = self.matches[m].env
@@ -300,6 +333,7 @@ class MatchGroup:
         """:meth:`step` with the physics per match and everything after it over all matches (``vecenv/batched.py``)."""
         from vecenv.batched import StateArrays
 
+        assert self.batched is not None  # step() takes this path only then
         a, table, ticks = self.arrays, self._table, self._ticks
         states = []
         for match in self.matches:
@@ -334,10 +368,11 @@ class MatchGroup:
                 a.outcome[match.plan.league_index] = 0 if team < 0 else (1 if team == match.learner_team else -1)
             self._reset_match(int(index))
 
-    def _build_layout(self, states: list) -> None:
+    def _build_layout(self, states: list[GameState]) -> None:
         """Car rows (every match's cars in ``state.cars`` order) -> observation layout, slots and opponent rows."""
         from vecenv.batched import ObsLayout
 
+        assert self.batched is not None  # only the batched path has a layout
         car_match, teams, agent_orders = [], [], []
         slot_rows, slots, opp_rows, opps = [], [], [], []
         row = 0
@@ -355,10 +390,10 @@ class MatchGroup:
                     opps.append(match.plan.first_opp + match.opponents.index(agent))
                 row += 1
         as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-        self._layout = {"car_match": as_int(car_match), "agent_orders": agent_orders,
-                        "obs": ObsLayout.build(teams, self.batched.obs.zero_padding),
-                        "slot_rows": as_int(slot_rows), "slots": as_int(slots),
-                        "opp_rows": as_int(opp_rows), "opps": as_int(opps)}
+        self._layout: _Layout = {"car_match": as_int(car_match), "agent_orders": agent_orders,
+                                 "obs": ObsLayout.build(teams, self.batched.obs.zero_padding),
+                                 "slot_rows": as_int(slot_rows), "slots": as_int(slots),
+                                 "opp_rows": as_int(opp_rows), "opps": as_int(opps)}
 
     def _step_each(self) -> None:
         """:meth:`step` through each match's own ``RLGym.step`` (configs the batched path does not cover)."""
@@ -412,8 +447,9 @@ def process_info() -> dict[str, Any]:
     }
 
 
-def worker_main(conn: Any, arrays: SharedArrays, plan: WorkerPlan, env_cfg: EnvironmentConfig,
-                reward_weights: Rewards, seed: int, generation: int, state_mutator: Any = None) -> None:
+def worker_main(conn: Connection, arrays: SharedArrays, plan: WorkerPlan, env_cfg: EnvironmentConfig,
+                reward_weights: Rewards, seed: int, generation: int,
+                state_mutator: Optional[StateMutator] = None) -> None:
     """Process entry point. Protocol (pickled tuples on ``conn``), every command answered once:
 
     * at start: build the matches, reset them with ``seed`` -> ``("ready", process_info)``
