@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from config.schema import LeagueConfig, ScriptedName, Shares
 from envs.scripted import SCRIPTED_NAMES
-from vecenv.worker import TRAINER_DRIVEN
+from vecenv.base import TRAINER_DRIVEN
 from league.ratings import CURRENT, Ratings
 from league.stacked import StackedActors, can_stack
 from training.actor import actor_logits

@@ -21,7 +21,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from envs.components import build_match, selfplay_team_sizes
 from envs.schema import EnvironmentConfig, Rewards
 from envs.scripted import SCRIPTED_NAMES
-from vecenv.worker import WorkerPlan, league_match_plans
+from vecenv.worker import TRAINER_DRIVEN, WorkerPlan, league_match_plans
+
+
+__all__ = ["TRAINER_DRIVEN", "MatchesVecEnv", "Opponents", "ScriptedOpponents", "probe_spaces"]
 
 
 class Opponents(Protocol):
