@@ -299,7 +299,7 @@ def run_train_stage(cfg: Config, seconds: float, num_envs: int, device: th.devic
     iterations = len(clock.marks) - 2
     league = f", league with {pool} past versions" if pool else ", no league"
     return _result(n1 - n0, t1 - t0, f"PPO.learn, {iterations} iterations of {num_envs} x {train.n_steps} steps, "
-                                     f"{train.n_epochs} epochs of minibatch {train.batch_size}{league}", extra)
+                                     f"{train.n_epochs} epochs of minibatch {model.batch_size}{league}", extra)
 
 
 def attach_full_league(cfg: Config, model: PPO, env: VecNormalize, folder: Path) -> int:
