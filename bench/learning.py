@@ -230,9 +230,27 @@ def run_models(run_dir: Path, checkpoints: bool = True) -> list[tuple[int, Path]
     return [(s, models[s]) for s in all_steps[:-1]] + [(all_steps[-1], final)]
 
 
-def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
-    """Every model of the run against every opponent (:mod:`bench.games`): per model, its steps and game records."""
-    from bench.games import GameCounts, play_model
+def _play(task: tuple) -> dict[str, Any]:
+    """One model against some opponents (a task of :func:`measure_run`), in this process or a games process."""
+    from bench.games import play_model
+
+    path, opponents, env_cfg, rewards, counts, seed = task
+    return play_model(path, opponents, env_cfg, rewards, counts, seed)
+
+
+def _games_process_init() -> None:
+    """A games process plays on one core: one torch thread (the others run the other processes' games)."""
+    from vecenv.subproc import limit_threads_in_this_process
+
+    limit_threads_in_this_process()
+
+
+def measure_run(args: argparse.Namespace, run_dir: Path, processes: int = 1) -> dict[str, Any]:
+    """Every model of the run against every opponent (:mod:`bench.games`): per model, its steps and game records.
+
+    :param processes: games processes; above 1 the (model, opponent) pairs are played side by side (one core each).
+    """
+    from bench.games import GameCounts
     from league.league import LADDER_NAME, LEAGUE_DIR
     from config import load_config
     from training.model_files import read_model_data
@@ -241,13 +259,12 @@ def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     # Every run is measured from the same start states (kickoffs), also when it trained with random starts.
     env_cfg, rewards = cfg.environment.model_copy(update={"random_start_share": 0.0}), cfg.rewards
     models = run_models(run_dir, checkpoints=args.minutes is None or bool(args.run))
-    out = []
+    tasks: list[tuple[int, tuple]] = []  # (model index, what _play takes)
     for i, (steps, path) in enumerate(models):
         last = i == len(models) - 1
-        opponents = {name: name for name in SCRIPTED}
         counts = GameCounts(args.stochastic_games if last else args.curve_games, args.exact_games,
                             args.jittered_games)
-        games = play_model(path, opponents, env_cfg, rewards, counts, args.seed)
+        tasks += [(i, (path, {name: name}, env_cfg, rewards, counts, args.seed)) for name in SCRIPTED]
         if last:
             versions: dict[str, str] = {f"model at {s:,} steps": str(p) for s, p in models[:-1]}
             ladder = run_dir / LEAGUE_DIR / LADDER_NAME
@@ -257,9 +274,25 @@ def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
             if first and all(abs(int(first.rsplit("_", 1)[1]) - s) >= rollout for s, _ in models[:-1]):
                 versions[f"first league snapshot ({first})"] = str(run_dir / LEAGUE_DIR / f"model_{first}.zip")
             versions.update({Path(p).stem: p for p in args.against})
-            if versions and args.version_episodes:
-                games.update({label: {"stochastic": rows["stochastic"]} for label, rows in play_model(
-                    path, versions, env_cfg, rewards, GameCounts(args.version_episodes, 0, 0), args.seed).items()})
+            if args.version_episodes:
+                tasks += [(i, (path, {label: opponent}, env_cfg, rewards, GameCounts(args.version_episodes, 0, 0),
+                               args.seed)) for label, opponent in versions.items()]
+    if processes > 1 and len(tasks) > 1:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=min(processes, len(tasks)), mp_context=mp.get_context("spawn"),
+                                 initializer=_games_process_init) as pool:
+            played = list(pool.map(_play, [task for _, task in tasks]))
+    else:
+        played = [_play(task) for _, task in tasks]
+    out = []
+    for i, (steps, path) in enumerate(models):
+        games: dict[str, dict[str, Any]] = {}
+        for (index, task), result in zip(tasks, played):
+            if index == i:
+                versus_model = next(iter(task[1])) not in SCRIPTED  # another model: stochastic games only
+                games.update({label: {"stochastic": rows["stochastic"]} if versus_model else rows
+                              for label, rows in result.items()})
         print(f"{run_dir.name}: played the model at {steps:,} steps ({sum(len(r) for m in games.values() for r in m.values())}"
               " games)", flush=True)
         out.append({"steps": steps, "model": str(path),
@@ -268,8 +301,9 @@ def measure_run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     return {"run": run_dir.name, "models": out}
 
 
-def job(args: argparse.Namespace, arm: Arm, seed_offset: int, workers: int) -> dict[str, Any]:
-    """Train (unless its final pair is there) and measure one (config, seed)."""
+def job(args: argparse.Namespace, arm: Arm, seed_offset: int, workers: int, game_processes: int = 1) -> dict[str, Any]:
+    """Train (unless its final pair is there) and measure one (config, seed) with ``game_processes`` games
+    processes."""
     run_name = f"{arm.name}_s{seed_offset}"
     run_dir = Path(args.out) / "checkpoints" / run_name
     stopped = "reused: the run folder already held its final pair"
@@ -282,7 +316,7 @@ def job(args: argparse.Namespace, arm: Arm, seed_offset: int, workers: int) -> d
         print(f"Training {run_name} ...", flush=True)
         stopped = train_run(args, cmd, run_dir, Path(args.out) / f"{run_name}.log")
         print(f"{run_name}: {stopped}", flush=True)
-    result = measure_run(args, run_dir)
+    result = measure_run(args, run_dir, game_processes)
     result.update(arm=arm.name, seed=seed_offset, stopped=stopped)
     return result
 
@@ -490,14 +524,16 @@ def plot_league(log_dir: Path, png: Path) -> Optional[Path]:
     return png
 
 
-def parallel_runs(args: argparse.Namespace, n_jobs: int) -> tuple[int, int]:
-    """(runs at once, self-play workers per run; 0 = the config's own)."""
+def parallel_runs(args: argparse.Namespace, n_jobs: int) -> tuple[int, int, int]:
+    """(runs at once, self-play workers per run (0 = the config's own), games processes per run: its share of the
+    cores, which measure its models side by side once it trained)."""
     from config.sizing import available_cores
 
     cores = available_cores()
     at_once = args.parallel or max(1, cores // CORES_PER_RUN)
     at_once = max(1, min(at_once, n_jobs))
-    return at_once, (max(1, cores // at_once) if at_once > 1 else 0)
+    share = max(1, cores // at_once)
+    return at_once, (share if at_once > 1 else 0), share
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -537,22 +573,22 @@ def main(argv: Optional[list[str]] = None) -> int:
             for name, old_runs in json.loads(Path(report).read_text())["runs"].items():
                 results.setdefault(name, []).extend(old_runs)
         for name, folder in runs:
-            result = measure_run(args, Path(folder))
+            result = measure_run(args, Path(folder), parallel_runs(args, 1)[2])
             result.update(arm=name, stopped="existing run")
             results.setdefault(name, []).append(result)
         arms = [Arm(name) for name in results]
         log_roots = {Path(folder).name: Path(folder).parent.parent / "logs" for _, folder in runs}
     else:
         todo = [(arm, k) for k in range(args.seeds) for arm in arms]  # interleaved: machine noise hits every arm
-        at_once, workers = parallel_runs(args, len(todo))
+        at_once, workers, game_processes = parallel_runs(args, len(todo))
         budget = f"{args.steps:,} steps" if args.steps else f"{args.minutes:g} minutes"
         print(f"{len(arms)} config(s) x {args.seeds} seed(s), {budget} each, {at_once} at once", flush=True)
         if at_once == 1:
-            done = [job(args, arm, k, workers) for arm, k in todo]
+            done = [job(args, arm, k, workers, game_processes) for arm, k in todo]
         else:
             with ProcessPoolExecutor(max_workers=at_once) as pool:
                 done = list(pool.map(job, [args] * len(todo), [a for a, _ in todo], [k for _, k in todo],
-                                     [workers] * len(todo)))
+                                     [workers] * len(todo), [game_processes] * len(todo)))
         for result in done:
             results[result["arm"]].append(result)
         log_roots = {result["run"]: out / "logs" for result in done}
