@@ -230,14 +230,6 @@ def run_models(run_dir: Path, checkpoints: bool = True) -> list[tuple[int, Path]
     return [(s, models[s]) for s in all_steps[:-1]] + [(all_steps[-1], final)]
 
 
-def _play(task: tuple) -> dict[str, Any]:
-    """One model against some opponents (a task of :func:`measure_run`), in this process or a games process."""
-    from bench.games import play_model
-
-    path, opponents, env_cfg, rewards, counts, seed = task
-    return play_model(path, opponents, env_cfg, rewards, counts, seed)
-
-
 def _games_process_init() -> None:
     """A games process plays on one core: one torch thread (the others run the other processes' games)."""
     from vecenv.subproc import limit_threads_in_this_process
@@ -250,7 +242,7 @@ def measure_run(args: argparse.Namespace, run_dir: Path, processes: int = 1) -> 
 
     :param processes: games processes; above 1 the (model, opponent) pairs are played side by side (one core each).
     """
-    from bench.games import GameCounts
+    from bench.games import GameCounts, play_model
     from league.league import LADDER_NAME, LEAGUE_DIR
     from config import load_config
     from training.model_files import read_model_data
@@ -259,12 +251,13 @@ def measure_run(args: argparse.Namespace, run_dir: Path, processes: int = 1) -> 
     # Every run is measured from the same start states (kickoffs), also when it trained with random starts.
     env_cfg, rewards = cfg.environment.model_copy(update={"random_start_share": 0.0}), cfg.rewards
     models = run_models(run_dir, checkpoints=args.minutes is None or bool(args.run))
-    tasks: list[tuple[int, tuple]] = []  # (model index, what _play takes)
+    # (model index, against another model: its stochastic games only, play_model's arguments)
+    tasks: list[tuple[int, bool, tuple]] = []
     for i, (steps, path) in enumerate(models):
         last = i == len(models) - 1
         counts = GameCounts(args.stochastic_games if last else args.curve_games, args.exact_games,
                             args.jittered_games)
-        tasks += [(i, (path, {name: name}, env_cfg, rewards, counts, args.seed)) for name in SCRIPTED]
+        tasks += [(i, False, (path, {name: name}, env_cfg, rewards, counts, args.seed)) for name in SCRIPTED]
         if last:
             versions: dict[str, str] = {f"model at {s:,} steps": str(p) for s, p in models[:-1]}
             ladder = run_dir / LEAGUE_DIR / LADDER_NAME
@@ -275,22 +268,22 @@ def measure_run(args: argparse.Namespace, run_dir: Path, processes: int = 1) -> 
                 versions[f"first league snapshot ({first})"] = str(run_dir / LEAGUE_DIR / f"model_{first}.zip")
             versions.update({Path(p).stem: p for p in args.against})
             if args.version_episodes:
-                tasks += [(i, (path, {label: opponent}, env_cfg, rewards, GameCounts(args.version_episodes, 0, 0),
-                               args.seed)) for label, opponent in versions.items()]
+                tasks += [(i, True, (path, {label: opponent}, env_cfg, rewards,
+                                     GameCounts(args.version_episodes, 0, 0), args.seed))
+                          for label, opponent in versions.items()]
     if processes > 1 and len(tasks) > 1:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=min(processes, len(tasks)), mp_context=mp.get_context("spawn"),
                                  initializer=_games_process_init) as pool:
-            played = list(pool.map(_play, [task for _, task in tasks]))
+            played = list(pool.map(play_model, *zip(*(call for _, _, call in tasks))))
     else:
-        played = [_play(task) for _, task in tasks]
+        played = [play_model(*call) for _, _, call in tasks]
     out = []
     for i, (steps, path) in enumerate(models):
         games: dict[str, dict[str, Any]] = {}
-        for (index, task), result in zip(tasks, played):
+        for (index, versus_model, _), result in zip(tasks, played):
             if index == i:
-                versus_model = next(iter(task[1])) not in SCRIPTED  # another model: stochastic games only
                 games.update({label: {"stochastic": rows["stochastic"]} if versus_model else rows
                               for label, rows in result.items()})
         print(f"{run_dir.name}: played the model at {steps:,} steps ({sum(len(r) for m in games.values() for r in m.values())}"
