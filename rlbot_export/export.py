@@ -37,7 +37,7 @@ from envs.parts import module_root
 from config.schema import Config, PartSpec
 from training.actor import actor_logits
 from training.flat_obs import normalize_obs, obs_stats
-from training.model_files import BadModelFile, inspect_pair, read_normalizer
+from training.model_files import inspect_pair, read_normalizer
 from training.runs import RUN_CONFIG_NAME
 from training.setup import check_obs_size
 
@@ -246,9 +246,9 @@ def _check_numpy_policy(folder: Path, model: PPO, vec_norm: VecNormalize, rng: n
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     policy = module.NumpyPolicy(folder / "policy.npz")
-    stats = obs_stats(vec_norm)
-    std = np.sqrt(stats.var + vec_norm.epsilon)
-    obs = (stats.mean + rng.standard_normal((samples, len(std))) * std).astype(np.float32)
+    mean, var, _ = obs_normalization(vec_norm, len(policy.mean))
+    std = np.sqrt(var + vec_norm.epsilon)
+    obs = (mean + rng.standard_normal((samples, len(std))) * std).astype(np.float32)
     ours = np.stack([policy.logits(o) for o in obs])
     with torch.no_grad():
         tensor = torch.as_tensor(normalize_obs(vec_norm, obs), dtype=torch.float32)
@@ -258,6 +258,16 @@ def _check_numpy_policy(folder: Path, model: PPO, vec_norm: VecNormalize, rng: n
         raise ExportError(f"the exported policy does not reproduce the model (largest logit error {error:.2e}); "
                           "this is a bug in the exporter, please report it.")
     return error
+
+
+def obs_normalization(vec_norm: VecNormalize, obs_size: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """What bot.py's normalizer must do, as (mean [obs_size], var [obs_size], clip) float64: the normalizer's
+    observation statistics, or the identity when it does not normalize observations (``normalize.norm_obs``
+    false: mean 0, var ``1 - epsilon`` so that ``sqrt(var + epsilon)`` is 1, no clipping)."""
+    if vec_norm.norm_obs:
+        stats = obs_stats(vec_norm)
+        return stats.mean.astype(np.float64), stats.var.astype(np.float64), float(vec_norm.clip_obs)
+    return np.zeros(obs_size), np.full(obs_size, 1.0 - vec_norm.epsilon), float("inf")
 
 
 def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normalizer_path: Optional[Path] = None,
@@ -289,9 +299,6 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
                               "--out.")
 
     vec_norm = read_normalizer(pair.normalizer_path)
-    if not vec_norm.norm_obs:
-        raise BadModelFile(f"normalizer '{pair.normalizer_path}' does not normalize observations (norm_obs false); "
-                           "the exporter expects the trainer's VecNormalize(norm_obs=True).")
     model = PPO.load(pair.model_path, device="cpu")
     layers, activation = actor_layers(model)
     name = name or out.name
@@ -306,9 +313,8 @@ def export_bot(model_path: Path, out: Path, name: Optional[str] = None, normaliz
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         weights = {f"w{i}": w for i, (w, _) in enumerate(layers)} | {f"b{i}": b for i, (_, b) in enumerate(layers)}
-        stats = obs_stats(vec_norm)
-        np.savez(tmp / "policy.npz", obs_mean=stats.mean.astype(np.float64),
-                 obs_var=stats.var.astype(np.float64), clip_obs=np.float64(vec_norm.clip_obs),
+        mean, var, clip = obs_normalization(vec_norm, int(pair.obs_shape[0]))
+        np.savez(tmp / "policy.npz", obs_mean=mean, obs_var=var, clip_obs=np.float64(clip),
                  epsilon=np.float64(vec_norm.epsilon), activation=np.array(activation), **weights)
         shutil.copy(BOT_FILES_DIR / "bot.py", tmp / "bot.py")
         copy_obs_package(cfg, tmp)

@@ -171,3 +171,29 @@ def test_a_custom_obs_builder_travels_with_the_bot_and_builds_the_training_obs(c
     assert decisions >= 100
     assert obs_share >= PARITY_SHARE, f"observations equal on only {obs_share:.1%} of {decisions} decisions"
     assert action_share >= PARITY_SHARE, f"actions equal on only {action_share:.1%} of {decisions} decisions"
+
+
+def test_a_model_trained_without_observation_normalization_is_a_pair_that_plays_and_exports(trained, tmp_path):
+    """normalize.norm_obs false: SB3's VecNormalize then holds no observation statistics. The pair still loads
+    (inspect_pair checks the size from the normalizer's observation space), plays, and exports with an identity
+    normalizer that the bot's numpy policy applies as the model saw its observations."""
+    from training.model_files import inspect_pair
+    from training.setup import make_eval_env
+
+    root, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(root / "ck" / "PPO_1", run)
+    cfg = load_config(run / "config.yaml", ["normalize.norm_obs=false", "environment.episode_seconds=4"])
+    env = make_eval_env(cfg, seed=0)
+    env.save(str(run / "vecnormalize_final.pkl"))
+    env.close()
+    model = run / "model_final.zip"
+    assert inspect_pair(model).obs_shape == (172,)
+    driver = load_policy_driver(model)
+    episodes = play_episodes(driver, make_driver("idle", lookup_table(cfg.environment), 0), cfg.environment,
+                             cfg.rewards, 1, 1, seed=0)
+    assert len(episodes) == 1
+    folder = tmp_path / "bots" / "Raw"
+    export_bot(model, folder)  # checks the numpy policy's logits against the torch policy's
+    policy = np.load(folder / "policy.npz")
+    assert not policy["obs_mean"].any() and np.isinf(policy["clip_obs"])

@@ -109,9 +109,18 @@ def read_normalizer(path: Path) -> VecNormalize:
 
 
 def normalizer_obs_shape(vec_norm: VecNormalize) -> Optional[tuple[int, ...]]:
-    """Shape of the observation statistics a normalizer holds (None if it has none)."""
-    mean = getattr(getattr(vec_norm, "obs_rms", None), "mean", None)
-    return None if mean is None else tuple(mean.shape)
+    """Shape of the observations a normalizer was made for: its observation statistics, or without them
+    (``norm_obs`` false) its observation space; None if it has neither.
+
+    Read from the instance's own attributes: an unpickled ``VecNormalize`` has no ``venv``, and SB3's attribute
+    forwarding to it recurses on a name the instance lacks (``obs_rms`` when ``norm_obs`` is false).
+    """
+    own = vars(vec_norm)
+    mean = getattr(own.get("obs_rms"), "mean", None)
+    if mean is not None:
+        return tuple(mean.shape)
+    shape = getattr(own.get("observation_space"), "shape", None)
+    return None if shape is None else tuple(shape)
 
 
 def inspect_pair(model_path: Path, normalizer_path: Optional[Path] = None) -> PairInfo:
