@@ -248,16 +248,17 @@ def _wait_until(predicate, proc: subprocess.Popen, timeout: float = 120) -> None
 
 
 def test_stop_signals_at_random_moments_always_leave_a_resumable_pair(tmp_path):
-    """Four runs in a row, each stopped by a signal at a random moment; each later one resumes the previous
-    one with --resume latest. One run is also sent SIGUSR1 (a pair appears, training goes on) and stopped
-    while saving that pair; one gets three SIGTERMs, the later ones landing during the interrupted save."""
+    """Three runs in a row, each stopped by a signal at a random moment; each later one resumes the previous
+    one with --resume latest. The first is also sent SIGUSR1 (a pair appears, training goes on) and stopped
+    while saving that pair; one gets three SIGTERMs, the later ones landing during the interrupted save. (A single
+    SIGTERM is how the Ray test and bench.learning's timed runs stop.)"""
     rng = random.Random(13)
     shm_before = shm_files()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     common = ["--checkpoint-dir", "ck", "--log-dir", "logs", "--total-timesteps", "10000000"]
     run = tmp_path / "ck" / "PPO_1"
     interrupted = run / "model_interrupted.zip"
-    how = ["SIGTERM", "SIGUSR1+SIGTERM", "SIGTERM x3 to the group", "SIGHUP"]
+    how = ["SIGUSR1+SIGTERM", "SIGTERM x3 to the group", "SIGHUP"]
     saved_steps = 0
     for attempt, kind in enumerate(how):
         args = common + (set_args(FAST_TRAIN) + ["--set", "checkpoints.save_freq=100000"] if attempt == 0
