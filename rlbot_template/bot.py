@@ -1,8 +1,9 @@
 """An RLBot v5 bot exported from a Stable-Baselines3 PPO model trained in RocketSim (rlgym v2).
 
 Runs without Stable-Baselines3, torch or the trainer's code: the policy is a small MLP evaluated with numpy from
-``policy.npz`` (hidden and action layers of the PPO actor + the VecNormalize observation statistics), and
-``settings.json`` holds the observation / action settings the model was trained with.
+``policy.npz`` (hidden and action layers of the PPO actor + the VecNormalize observation statistics, the identity
+when the model was trained without them), and ``settings.json`` holds the observation / action settings the model
+was trained with.
 
 The game side is rlgym-rlbot's ``RLGymBot`` (through rlgym-compat): it turns RLBot packets into rlgym
 ``GameState`` objects, runs the same rlgym obs builder and action parser as training, repeats each action for
