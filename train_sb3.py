@@ -228,8 +228,8 @@ def print_banner(cfg: Config, model: PPO, device: th.device, num_envs: int, work
         f"Schedules:   LR {train.learning_rate:.0e} -> {train.final_learning_rate:.0e}, entropy "
         f"{train.ent_coef:g} -> {train.final_ent_coef:g} (linear over {total:,} steps)",
         f"Network:     pi {train.net_arch.pi}, vf {train.net_arch.vf}, {train.activation}",
-        f"Normalize:   obs {norm.norm_obs} (clip {norm.clip_obs:g}), reward {norm.norm_reward} "
-        f"(clip {norm.clip_reward:g})",
+        "Normalize:   obs " + (f"on (clip {norm.clip_obs:g})" if norm.norm_obs else "off (the obs builder's scaling)")
+        + ", reward " + (f"on (clip {norm.clip_reward:g})" if norm.norm_reward else "off"),
         f"Steps:       {model.num_timesteps:,} done / {total:,}"
         + (f" (resumed from {resumed_from})" if resumed_from else ""),
         f"Run:         {run.name} (config: {config_source})",
